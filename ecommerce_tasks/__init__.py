@@ -1,0 +1,1 @@
+"""The webshop autopilot: background chores of an online shop as Azure Functions."""

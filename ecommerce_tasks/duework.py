@@ -1,0 +1,137 @@
+"""The due-work index: what a timer must look at, readable in O(due).
+
+One partition per kind of work ("payments", ...). RowKey = "<due time, ISO UTC>|<entity id>", so
+"everything due by now" is one range query on one partition that reads only due rows, however many
+orders the shop has ever had. Rows are hints, not truth: a worker re-reads the entity, and a stale
+row (the entity finished meanwhile) is simply deleted when it comes up.
+
+A scan leases what it enqueues by moving each row to "now + lease" (delete + insert in entity-group
+transactions of up to 50 rows): two overlapping scans cannot both enqueue a row, and a work item
+that never completes comes up again when its lease ends, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableTransactionError
+
+from .settings import get_settings
+from .storage import table_client
+
+log = logging.getLogger("ecommerce_tasks.duework")
+
+TRANSACTION_ROWS = 50  # two operations per leased row; a transaction holds at most 100
+
+
+def due_key(due_at: datetime, entity_id: str) -> str:
+    stamp = due_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{stamp}|{entity_id}"
+
+
+@dataclass(frozen=True)
+class DueItem:
+    entity_id: str
+    key: str
+    checks: int
+
+
+def duework_table() -> TableClient:
+    return table_client(get_settings().table("duework"))
+
+
+def schedule(kind: str, entity_id: str, due_at: datetime, checks: int = 0, replacing: str | None = None) -> str:
+    """Adds (or moves) the row that makes entity_id due at due_at; one transaction either way."""
+    key = due_key(due_at, entity_id)
+    row = {"PartitionKey": kind, "RowKey": key, "entity_id": entity_id, "checks": checks}
+    operations: list[tuple] = [("upsert", row)]
+    if replacing and replacing != key:
+        operations.insert(0, ("delete", {"PartitionKey": kind, "RowKey": replacing}))
+    try:
+        duework_table().submit_transaction(operations)
+    except TableTransactionError:
+        # The old row was gone already (finished by another worker, or a replayed message).
+        duework_table().upsert_entity(row)
+    return key
+
+
+def remove(kind: str, key: str) -> None:
+    try:
+        duework_table().delete_entity(kind, key)
+    except ResourceNotFoundError:
+        pass
+
+
+def find_due(kind: str, now: datetime, limit: int) -> list[dict]:
+    """The rows due by now, oldest first: reads only those (pages of up to 1,000)."""
+    upper = due_key(now, "~")
+    rows = duework_table().query_entities(
+        "PartitionKey eq @kind and RowKey le @upper",
+        parameters={"kind": kind, "upper": upper},
+        results_per_page=min(limit, 1000),
+    )
+    found = []
+    for row in rows:
+        found.append(row)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def lease(kind: str, rows: list[dict], now: datetime) -> list[DueItem]:
+    """Moves each due row to now + lease; returns the items this caller leased (and must enqueue).
+
+    An entity with several due rows (say, a payment's first check and the order's window end) is
+    leased once; its other rows are deleted in the same transaction.
+    """
+    lease_until = now + timedelta(minutes=get_settings().payment_lease_minutes)
+    leased: list[DueItem] = []
+    seen: set[str] = set()
+    for start in range(0, len(rows), TRANSACTION_ROWS):
+        chunk = rows[start : start + TRANSACTION_ROWS]
+        moves: list[tuple[dict, dict | None]] = []
+        for row in chunk:
+            first = row["entity_id"] not in seen
+            seen.add(row["entity_id"])
+            moves.append((row, _moved(kind, row, lease_until) if first else None))
+        operations: list[tuple] = []
+        for old, new in moves:
+            operations.append(("delete", old, {"etag": old.metadata["etag"], "match_condition": MatchConditions.IfNotModified}))
+            if new:
+                operations.append(("upsert", new))
+        try:
+            duework_table().submit_transaction(operations)
+            leased.extend(_item(new) for _, new in moves if new)
+        except TableTransactionError:
+            # Someone else moved some of these rows (an overlapping scan or a worker): lease one by one.
+            leased.extend(item for old, new in moves if (item := _lease_one(old, new)))
+    return leased
+
+
+def _item(row: dict) -> DueItem:
+    return DueItem(row["entity_id"], row["RowKey"], int(row["checks"]))
+
+
+def _moved(kind: str, row: dict, lease_until: datetime) -> dict:
+    return {
+        "PartitionKey": kind,
+        "RowKey": due_key(lease_until, row["entity_id"]),
+        "entity_id": row["entity_id"],
+        "checks": int(row.get("checks") or 0),
+    }
+
+
+def _lease_one(old: dict, new: dict | None) -> DueItem | None:
+    table = duework_table()
+    try:
+        table.delete_entity(old, etag=old.metadata["etag"], match_condition=MatchConditions.IfNotModified)
+    except (ResourceNotFoundError, HttpResponseError):
+        return None
+    if new is None:
+        return None
+    table.upsert_entity(new)
+    return _item(new)

@@ -1,0 +1,103 @@
+"""Applies shop events to the tables. Every apply is idempotent: a replayed event changes nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import UpdateMode
+from pydantic import ValidationError
+
+from .. import duework
+from ..logs import mask_email
+from ..orders import ORDER_ROW, Order, OrderStatus, PaymentAttempt, iso, orders_table
+from ..payments.lookup import remember_payment
+from ..settings import get_settings
+from ..work import PermanentError
+from .events import SHOP_EVENT, OrderPlaced, PaymentRef, PaymentStarted
+
+log = logging.getLogger("ecommerce_tasks.intake")
+
+PAYMENTS = "payments"
+
+
+class OrderNotYetKnown(Exception):
+    """A payment.started that overtook its order.placed: retried (the host re-delivers it later)."""
+
+
+def parse_event(body: str) -> OrderPlaced | PaymentStarted:
+    try:
+        return SHOP_EVENT.validate_json(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(event)'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise PermanentError(f"invalid shop event: {problems}") from None
+
+
+def apply_event(event: OrderPlaced | PaymentStarted) -> None:
+    if isinstance(event, OrderPlaced):
+        _place_order(event)
+    else:
+        _start_payment(event)
+
+
+def _place_order(event: OrderPlaced) -> None:
+    settings = get_settings()
+    window_ends = event.placed_at + timedelta(hours=settings.payment_window_hours)
+    order = Order(
+        order_id=event.order_id,
+        status=OrderStatus.AWAITING_PAYMENT,
+        placed_at=event.placed_at.isoformat(),
+        amount=event.amount,
+        currency=event.currency,
+        customer_email=event.customer.email,
+        customer_name=event.customer.name,
+        lines=[line.model_dump() for line in event.lines],
+        window_ends_at=window_ends.isoformat(),
+    )
+    try:
+        orders_table().create_entity(order.to_entity())
+        log.info("order %s placed by %s", event.order_id, mask_email(event.customer.email))
+    except ResourceExistsError:
+        log.info("order %s already known: replayed order.placed ignored", event.order_id)
+    for payment in event.payments:
+        _add_attempt(event.order_id, payment)
+    # The payment window's end is due work too: an order nobody paid is cancelled then.
+    duework.schedule(PAYMENTS, event.order_id, window_ends)
+
+
+def _start_payment(event: PaymentStarted) -> None:
+    if not _order_exists(event.order_id):
+        raise OrderNotYetKnown(f"payment.started {event.payment_id} for order {event.order_id} before its order.placed")
+    _add_attempt(event.order_id, event)
+
+
+def _order_exists(order_id: str) -> bool:
+    rows = orders_table().query_entities(
+        "PartitionKey eq @pk and RowKey eq @rk", parameters={"pk": order_id, "rk": ORDER_ROW}, select=["RowKey"]
+    )
+    return any(True for _ in rows)
+
+
+def _add_attempt(order_id: str, payment: PaymentRef) -> None:
+    attempt = PaymentAttempt(provider=payment.provider, payment_id=payment.payment_id, created_at=iso(payment.created_at))
+    entity = attempt.to_entity(order_id)
+    # A merge without the status fields: a replay never resets a status a worker already recorded.
+    for key in ("state", "provider_status", "expires_at", "checked_at"):
+        entity.pop(key)
+    orders_table().upsert_entity(entity, mode=UpdateMode.MERGE)
+    remember_payment(payment.provider, payment.payment_id, order_id)
+    first_check = payment.created_at + timedelta(minutes=get_settings().payment_first_check_minutes)
+    duework.schedule(PAYMENTS, order_id, first_check)
+
+
+def event_summary(body: str) -> str:
+    """A short, masked description of a raw event for logs."""
+    try:
+        data = json.loads(body)
+        return f"{data.get('type')} {data.get('event_id')} (order {data.get('order_id')})"
+    except (ValueError, AttributeError):
+        return "unparseable event"

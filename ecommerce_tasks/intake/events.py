@@ -1,0 +1,72 @@
+"""The inbound data contract: JSON events a shop sends (schema in docs/data-contract.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from ..providers.payments import PAYMENT_ID_PATTERNS
+
+# Ids become table keys: no '/', '\\', '#', '?' or control characters, bounded length.
+EntityId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+Money = Annotated[str, Field(pattern=r"^\d{1,10}\.\d{2}$", description="decimal string, as Mollie sends it: '10.00'")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=2000)
+
+
+class Customer(Strict):
+    email: Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class OrderLine(Strict):
+    sku: EntityId
+    quantity: Annotated[int, Field(gt=0, le=100_000)]
+    name: Annotated[str, Field(max_length=200)] = ""
+
+
+class PaymentRef(Strict):
+    provider: Literal["mollie", "stripe"]
+    payment_id: Annotated[str, Field(max_length=130)]
+    created_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _id_matches_provider(self) -> "PaymentRef":
+        if not PAYMENT_ID_PATTERNS[self.provider].match(self.payment_id):
+            raise ValueError(f"payment_id {self.payment_id!r} is not a {self.provider} payment id")
+        return self
+
+
+class OrderPlaced(Strict):
+    """An order that waits for an online payment."""
+
+    type: Literal["order.placed"]
+    event_id: EntityId
+    order_id: EntityId
+    placed_at: AwareDatetime
+    amount: Money
+    currency: Currency
+    customer: Customer
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
+    payments: Annotated[list[PaymentRef], Field(max_length=50)] = []
+
+
+class PaymentStarted(PaymentRef):
+    """A (further) payment attempt for an order: the customer went to the payment page."""
+
+    type: Literal["payment.started"]
+    event_id: EntityId
+    order_id: EntityId
+
+
+ShopEvent = Annotated[Union[OrderPlaced, PaymentStarted], Field(discriminator="type")]
+SHOP_EVENT = TypeAdapter(ShopEvent)
+
+
+def event_time(event: OrderPlaced | PaymentStarted) -> datetime:
+    return event.placed_at if isinstance(event, OrderPlaced) else event.created_at

@@ -1,0 +1,180 @@
+"""What a payment check concludes: pure logic over an order, its attempts and the provider's answers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..orders import Order, OrderRecord, OrderStatus, PaymentAttempt, iso, parse_iso
+from ..outcomes import make_event
+from ..providers.payments import PaymentState, PaymentStatus
+from ..settings import Settings
+
+# While one of these is the state of an attempt, the order is never cancelled: money is on its way.
+MONEY_IN_FLIGHT = {PaymentState.PENDING.value, PaymentState.AUTHORIZED.value}
+
+
+@dataclass
+class Decision:
+    order: Order
+    order_changed: bool = False
+    changed_attempts: list[PaymentAttempt] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stock_release: dict[str, Any] | None = None
+    next_check_at: datetime | None = None
+    outcome: str = "waiting"
+
+
+def attempts_to_fetch(record: OrderRecord, webhook_payment_id: str | None = None) -> list[PaymentAttempt]:
+    """Which attempts must be asked: every unfinished one, unless the order is already paid."""
+    unfinished = [a for a in record.attempts.values() if not PaymentState(a.state).is_final]
+    if record.order and record.order.status == OrderStatus.PAID:
+        # Only a webhook about another attempt is worth a look (a second payment for a paid order).
+        return [a for a in unfinished if a.payment_id == webhook_payment_id]
+    return unfinished
+
+
+def backoff(settings: Settings, checks: int) -> timedelta:
+    minutes = min(settings.payment_backoff_base_minutes * (2 ** min(checks, 20)), settings.payment_backoff_max_minutes)
+    return timedelta(minutes=minutes)
+
+
+def decide(record: OrderRecord, fetched: dict[str, PaymentStatus], now: datetime, checks: int, settings: Settings) -> Decision:
+    assert record.order is not None
+    order = copy.deepcopy(record.order)
+    attempts = {pid: copy.copy(a) for pid, a in record.attempts.items()}
+    decision = Decision(order=order)
+
+    newly: dict[str, PaymentState] = {}
+    for payment_id, status in fetched.items():
+        attempt = attempts[payment_id]
+        before = (attempt.state, attempt.provider_status, attempt.expires_at)
+        attempt.state = status.state.value
+        attempt.provider_status = status.provider_status
+        attempt.expires_at = iso(status.expires_at) or attempt.expires_at
+        attempt.checked_at = now.isoformat()
+        if (attempt.state, attempt.provider_status, attempt.expires_at) != before:
+            decision.changed_attempts.append(attempt)
+            if attempt.state != before[0]:
+                newly[payment_id] = status.state
+
+    paid = [a for a in attempts.values() if a.state == PaymentState.PAID.value]
+    if order.status == OrderStatus.AWAITING_PAYMENT:
+        if paid:
+            _mark_paid(decision, paid[0], fetched.get(paid[0].payment_id), now)
+        else:
+            for payment_id, state in newly.items():
+                if state.ended_unpaid:
+                    decision.events.append(
+                        make_event("payment.failed", order, now, {"payment_id": payment_id, "status": state.value}, payment_id)
+                    )
+            _maybe_cancel(decision, list(attempts.values()), now)
+    elif order.status == OrderStatus.CANCELLED and paid:
+        _late_payment(decision, paid[0], fetched.get(paid[0].payment_id), now)
+    elif order.status == OrderStatus.PAID:
+        for attempt in paid:
+            if attempt.payment_id != order.paid_payment_id and attempt.payment_id in newly:
+                order.needs_review = True
+                order.review_reason = f"paid twice: payment {attempt.payment_id} also paid (refund one)"
+                decision.order_changed = True
+                decision.outcome = "paid twice"
+                decision.events.append(
+                    make_event("order.review_needed", order, now, {"reason": order.review_reason}, attempt.payment_id)
+                )
+
+    decision.next_check_at = _next_check(order, list(attempts.values()), now, checks, settings)
+    return decision
+
+
+def _paid_fields(order: Order, attempt: PaymentAttempt, status: PaymentStatus | None, now: datetime) -> None:
+    order.status = OrderStatus.PAID
+    order.paid_payment_id = attempt.payment_id
+    order.paid_at = iso(status.paid_at if status and status.paid_at else now)
+    order.paid_method = (status.method if status else None) or attempt.provider
+    order.paid_amount = f"{status.amount:.2f}" if status and status.amount is not None else order.amount
+    if status and status.amount is not None and (
+        f"{status.amount:.2f}" != order.amount or (status.currency and status.currency != order.currency)
+    ):
+        order.needs_review = True
+        order.review_reason = f"amount paid {order.paid_amount} {status.currency} differs from order total {order.amount} {order.currency}"
+
+
+def _paid_data(order: Order) -> dict[str, Any]:
+    return {
+        "payment_id": order.paid_payment_id,
+        "paid_at": order.paid_at,
+        "method": order.paid_method,
+        "amount": {"value": order.paid_amount, "currency": order.currency},
+        "needs_review": order.needs_review,
+        "review_reason": order.review_reason,
+    }
+
+
+def _mark_paid(decision: Decision, attempt: PaymentAttempt, status: PaymentStatus | None, now: datetime) -> None:
+    _paid_fields(decision.order, attempt, status, now)
+    decision.order_changed = True
+    decision.outcome = "paid"
+    decision.events.append(make_event("order.paid", decision.order, now, _paid_data(decision.order)))
+
+
+def _late_payment(decision: Decision, attempt: PaymentAttempt, status: PaymentStatus | None, now: datetime) -> None:
+    order = decision.order
+    cancelled = f"cancelled at {order.cancelled_at} ({order.cancel_reason})"
+    _paid_fields(order, attempt, status, now)
+    order.needs_review = True
+    order.review_reason = f"late payment: order was {cancelled}; its released stock may be gone"
+    decision.order_changed = True
+    decision.outcome = "late payment"
+    decision.events.append(make_event("order.late_payment", order, now, _paid_data(order)))
+
+
+def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datetime) -> None:
+    order = decision.order
+    if attempts and all(PaymentState(a.state).ended_unpaid for a in attempts):
+        latest = max(attempts, key=lambda a: a.created_at)
+        reason = f"payment_{latest.state}"
+    elif now >= parse_iso(order.window_ends_at) and not any(a.state in MONEY_IN_FLIGHT for a in attempts):
+        reason = "payment_window_elapsed"
+    else:
+        return
+    order.status = OrderStatus.CANCELLED
+    order.cancelled_at = now.isoformat()
+    order.cancel_reason = reason
+    decision.order_changed = True
+    decision.outcome = f"cancelled ({reason})"
+    decision.stock_release = {
+        "PartitionKey": order.order_id,
+        "RowKey": "stockrelease",
+        "lines": json.dumps(order.lines),
+        "reason": reason,
+        "recorded_at": now.isoformat(),
+        "status": "pending",  # the inventory family applies it
+    }
+    decision.events.append(
+        make_event("order.cancelled", order, now, {"reason": reason, "release_stock": order.lines})
+    )
+
+
+def _next_check(order: Order, attempts: list[PaymentAttempt], now: datetime, checks: int, settings: Settings) -> datetime | None:
+    unfinished = [a for a in attempts if not PaymentState(a.state).is_final]
+    if order.status == OrderStatus.AWAITING_PAYMENT:
+        window_ends = parse_iso(order.window_ends_at)
+        if not unfinished:
+            return max(window_ends, now + timedelta(seconds=1))
+        candidates = [now + backoff(settings, checks)]
+        # Ask once more right after the provider's own expiry rather than on a blind schedule.
+        candidates += [parse_iso(a.expires_at) + timedelta(minutes=1) for a in unfinished if a.expires_at and parse_iso(a.expires_at) > now]
+        if window_ends > now:
+            candidates.append(window_ends)
+        return min(candidates)
+    if order.status == OrderStatus.CANCELLED and unfinished:
+        # A payment left open when the window closed may still be paid (a bank transfer): watch for it.
+        watch_until = parse_iso(order.cancelled_at) + timedelta(days=settings.late_payment_watch_days)
+        if now < watch_until:
+            candidates = [now + backoff(settings, checks), watch_until]
+            candidates += [parse_iso(a.expires_at) + timedelta(minutes=1) for a in unfinished if a.expires_at and parse_iso(a.expires_at) > now]
+            return min(candidates)
+    return None

@@ -1,0 +1,1 @@
+"""Adapters for the real providers, each behind a small Protocol."""

@@ -1,0 +1,99 @@
+"""Typed settings, read from app settings (environment variables on the Functions host)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+AZURITE_CONNECTION_STRING = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    # Azurite's well-known development key, published in its documentation: not a secret.
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
+
+
+def _str(name: str, default: str) -> str:
+    return os.environ.get(name, default).strip() or default
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_connection: str
+    table_prefix: str
+    shop_events_queue: str
+    shop_outcomes_queue: str
+    payment_checks_queue: str
+
+    mollie_api_base_url: str
+    mollie_api_key: str
+    stripe_api_base_url: str
+    stripe_api_key: str
+
+    http_timeout_seconds: float
+    http_max_attempts: int
+    http_backoff_base_seconds: float
+    http_backoff_max_seconds: float
+
+    fanout_concurrency: int
+    payment_first_check_minutes: float
+    payment_backoff_base_minutes: float
+    payment_backoff_max_minutes: float
+    payment_window_hours: float
+    payment_lease_minutes: float
+    late_payment_watch_days: float
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        storage = _str("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+        if storage == "UseDevelopmentStorage=true":
+            storage = AZURITE_CONNECTION_STRING
+        return cls(
+            storage_connection=storage,
+            table_prefix=_str("TABLE_PREFIX", "shop"),
+            shop_events_queue=_str("SHOP_EVENTS_QUEUE", "shop-events"),
+            shop_outcomes_queue=_str("SHOP_OUTCOMES_QUEUE", "shop-outcomes"),
+            payment_checks_queue=_str("PAYMENT_CHECKS_QUEUE", "payment-checks"),
+            mollie_api_base_url=_str("MOLLIE_API_BASE_URL", "https://api.mollie.com/v2"),
+            mollie_api_key=os.environ.get("MOLLIE_API_KEY", ""),
+            stripe_api_base_url=_str("STRIPE_API_BASE_URL", "https://api.stripe.com/v1"),
+            stripe_api_key=os.environ.get("STRIPE_API_KEY", ""),
+            http_timeout_seconds=_float("HTTP_TIMEOUT_SECONDS", 10.0),
+            http_max_attempts=_int("HTTP_MAX_ATTEMPTS", 4),
+            http_backoff_base_seconds=_float("HTTP_BACKOFF_BASE_SECONDS", 0.5),
+            http_backoff_max_seconds=_float("HTTP_BACKOFF_MAX_SECONDS", 20.0),
+            fanout_concurrency=_int("FANOUT_CONCURRENCY", 64),
+            payment_first_check_minutes=_float("PAYMENT_FIRST_CHECK_MINUTES", 2.0),
+            payment_backoff_base_minutes=_float("PAYMENT_BACKOFF_BASE_MINUTES", 5.0),
+            payment_backoff_max_minutes=_float("PAYMENT_BACKOFF_MAX_MINUTES", 360.0),
+            payment_window_hours=_float("PAYMENT_WINDOW_HOURS", 72.0),
+            payment_lease_minutes=_float("PAYMENT_LEASE_MINUTES", 10.0),
+            late_payment_watch_days=_float("LATE_PAYMENT_WATCH_DAYS", 30.0),
+        )
+
+    def table(self, name: str) -> str:
+        """Table names are alphanumeric; the prefix lets several shops or test runs share an account."""
+        return f"{self.table_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+def reload_settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,19 @@
+"""Table and queue access shared by every family: clients created once, requests counted."""
+
+from .clients import (
+    REQUEST_COUNTER,
+    RequestCounter,
+    enqueue,
+    enqueue_many,
+    queue_client,
+    table_client,
+)
+
+__all__ = [
+    "REQUEST_COUNTER",
+    "RequestCounter",
+    "enqueue",
+    "enqueue_many",
+    "queue_client",
+    "table_client",
+]

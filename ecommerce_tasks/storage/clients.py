@@ -1,0 +1,133 @@
+"""Storage clients, created once per process and name, and the fan-out helper.
+
+Every client carries the same request-counting pipeline policy, so the cost of a path (storage
+transactions are the bill on Azure) is measured rather than estimated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.data.tables import TableClient, TableServiceClient
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueClient as AsyncQueueClient
+
+
+class RequestCounter(SansIOHTTPPolicy):
+    """Counts storage requests by service ('table', 'queue') and HTTP method."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def on_request(self, request: Any) -> None:
+        http = request.http_request
+        port_or_host = http.url.split("/")[2]
+        service = "table" if (":10002" in port_or_host or ".table." in port_or_host) else "queue"
+        with self._lock:
+            self._counts[(service, http.method)] += 1
+
+    def snapshot(self) -> Counter[tuple[str, str]]:
+        with self._lock:
+            return Counter(self._counts)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+REQUEST_COUNTER = RequestCounter()
+
+
+def _connection() -> str:
+    from ..settings import get_settings
+
+    return get_settings().storage_connection
+
+
+@lru_cache(maxsize=None)
+def _table_service(connection: str) -> TableServiceClient:
+    return TableServiceClient.from_connection_string(connection, per_call_policies=[REQUEST_COUNTER])
+
+
+@lru_cache(maxsize=None)
+def _table(connection: str, name: str) -> TableClient:
+    client = _table_service(connection).get_table_client(name)
+    try:
+        client.create_table()
+    except ResourceExistsError:
+        pass
+    return client
+
+
+def table_client(name: str) -> TableClient:
+    """The named table (created on first use in this process)."""
+    return _table(_connection(), name)
+
+
+_QUEUE_POLICIES = {
+    # The Functions host reads queue messages as base64 (host.json messageEncoding): match it.
+    "message_encode_policy": TextBase64EncodePolicy(),
+    "message_decode_policy": TextBase64DecodePolicy(),
+}
+
+
+@lru_cache(maxsize=None)
+def _queue(connection: str, name: str) -> QueueClient:
+    client = QueueClient.from_connection_string(
+        connection, name, per_call_policies=[REQUEST_COUNTER], **_QUEUE_POLICIES
+    )
+    try:
+        client.create_queue()
+    except ResourceExistsError:
+        pass
+    return client
+
+
+def queue_client(name: str) -> QueueClient:
+    """The named queue (created on first use in this process), base64-encoded like the host."""
+    return _queue(_connection(), name)
+
+
+def enqueue(queue: str, payload: dict[str, Any]) -> None:
+    queue_client(queue).send_message(json.dumps(payload, separators=(",", ":")))
+
+
+async def _enqueue_many_async(queue: str, bodies: list[str], concurrency: int) -> None:
+    queue_client(queue)  # make sure the queue exists before the concurrent sends
+    async with AsyncQueueClient.from_connection_string(
+        _connection(), queue, per_call_policies=[REQUEST_COUNTER], **_QUEUE_POLICIES
+    ) as client:
+        pending = iter(bodies)
+
+        async def sender() -> None:
+            # A fixed pool of senders pulling from one iterator: no task per message, bounded memory.
+            for body in pending:
+                await client.send_message(body)
+
+        await asyncio.gather(*(sender() for _ in range(max(1, min(concurrency, len(bodies))))))
+
+
+def enqueue_many(queue: str, payloads: Iterable[dict[str, Any]], concurrency: int | None = None) -> int:
+    """Sends one base64 message per payload, concurrently. Returns how many were sent.
+
+    Safe to call from synchronous code only (timer functions here are synchronous).
+    """
+    from ..settings import get_settings
+
+    bodies = [json.dumps(p, separators=(",", ":")) for p in payloads]
+    if bodies:
+        asyncio.run(_enqueue_many_async(queue, bodies, concurrency or get_settings().fanout_concurrency))
+    return len(bodies)

@@ -1,0 +1,90 @@
+"""How every queue worker treats a message: parse it, run it, and sort failures.
+
+- PermanentError (bad input, unknown ids, a provider's definite refusal): logged with the message
+  id, recorded, and the message is completed. Retrying cannot help, so no retry storm.
+- Any other exception: logged and recorded, then re-raised so the host makes the message visible
+  again; after maxDequeueCount tries the host moves it to `<queue>-poison`.
+
+Failure records are keyed by queue and a hash of the body, so an operator listing a poison message
+(which gets a new id there) finds why it failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .logs import mask_text
+from .settings import get_settings
+from .storage import table_client
+
+log = logging.getLogger("ecommerce_tasks.work")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class PermanentError(Exception):
+    """Retrying cannot help: bad input, an unknown id, or a provider's definite refusal."""
+
+
+def body_key(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:40]
+
+
+def parse(model: type[M], body: str) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(message)'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise PermanentError(f"invalid {model.__name__}: {problems}") from None
+
+
+def failures_table():
+    return table_client(get_settings().table("failures"))
+
+
+def record_failure(queue: str, message_id: str, body: str, kind: str, reason: str, dequeue_count: int) -> None:
+    failures_table().upsert_entity(
+        {
+            "PartitionKey": queue,
+            "RowKey": body_key(body),
+            "message_id": message_id,
+            "kind": kind,  # "rejected" (permanent, completed) or "failed" (retried; may reach poison)
+            "reason": mask_text(reason)[:4000],
+            "body": mask_text(body)[:30000],
+            "dequeue_count": dequeue_count,
+            "at": datetime.now(timezone.utc).isoformat(),
+        }
+    )
+
+
+def failure_for(queue: str, body: str) -> dict | None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return dict(failures_table().get_entity(queue, body_key(body)))
+    except ResourceNotFoundError:
+        return None
+
+
+def process(queue: str, message_id: str, body: str, dequeue_count: int, handler: Callable[[str], object]) -> None:
+    """Runs handler(body) with the failure rules above."""
+    try:
+        handler(body)
+    except PermanentError as exc:
+        log.error("message %s on %s rejected: %s", message_id, queue, mask_text(str(exc)))
+        record_failure(queue, message_id, body, "rejected", str(exc), dequeue_count)
+    except Exception as exc:
+        log.warning(
+            "message %s on %s failed (try %d), will be retried: %s",
+            message_id, queue, dequeue_count, mask_text(repr(exc)),
+        )
+        record_failure(queue, message_id, body, "failed", repr(exc), dequeue_count)
+        raise

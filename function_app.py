@@ -1,0 +1,10 @@
+"""The Function App: composition only. Each family registers its own Blueprint."""
+
+import azure.functions as func
+
+from ecommerce_tasks.intake.functions import bp as intake
+from ecommerce_tasks.payments.functions import bp as payments
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+for blueprint in (intake, payments):
+    app.register_functions(blueprint)
