@@ -1,0 +1,131 @@
+"""Operator commands and the local runner: `python -m ecommerce_tasks --help`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+
+from .settings import reload_settings
+
+
+def _host(args: argparse.Namespace):
+    from .runner import LocalHost, load_local_settings
+
+    load_local_settings()
+    reload_settings()
+    return LocalHost()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    host = _host(args)
+    families = set(args.task) if args.task else None
+    unknown = (families or set()) - set(host.families())
+    if unknown:
+        print(f"unknown task(s): {', '.join(sorted(unknown))}; known: {', '.join(host.families())}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        from .payments.scan import scan_due_payments
+
+        dry_runs = {"payments": lambda: scan_due_payments(dry_run=True)}
+        for family in sorted(families or dry_runs):
+            if family in dry_runs:
+                report = dry_runs[family]()
+                print(f"{family}: {report.found} due; would do:")
+                for entity_id, outcome in report.previews.items():
+                    print(f"  {entity_id}: {outcome}")
+        print("dry run: nothing was changed")
+        return 0
+    report = host.run_once(families)
+    for name in report.timers:
+        print(f"timer {name}: ran")
+    for name, stats in report.queues.items():
+        print(f"queue {name}: {stats.processed} processed, {stats.succeeded} ok, {stats.failed} failed, {stats.poisoned} poisoned")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    host = _host(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"serving {len(host.functions)} functions; HTTP on http://127.0.0.1:{args.port}/api (function key in LOCAL_FUNCTION_KEY)")
+    host.serve(stop, http_port=args.port, families=set(args.task) if args.task else None)
+    return 0
+
+
+def cmd_poison(args: argparse.Namespace) -> int:
+    from .poison import list_poisoned, replay
+
+    host = _host(args)
+    queues = [host.queue_name(f) for f in host.select("queue")]
+    if args.queue:
+        queues = [args.queue]
+    for queue in queues:
+        if args.action == "list":
+            for message in list_poisoned(queue):
+                print(f"{queue}-poison {message.message_id} (tries {message.dequeue_count}): {message.reason}\n    {message.body[:300]}")
+        else:
+            print(f"{queue}: replayed {replay(queue, args.message_id)} message(s)")
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import SandboxServer
+
+    server = SandboxServer(port=args.port).start()
+    print(f"sandbox providers on {server.url}: MOLLIE_API_BASE_URL={server.mollie_url} STRIPE_API_BASE_URL={server.stripe_url}")
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .intake.events import SHOP_EVENT
+
+    print(json.dumps(SHOP_EVENT.json_schema(), indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m ecommerce_tasks", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run timers now and drain the queues (the local runner)")
+    run.add_argument("--once", action="store_true", required=True, help="one pass: timers now, queues until empty")
+    run.add_argument("--task", action="append", help="only this family (repeatable), e.g. payments")
+    run.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
+    run.set_defaults(handler=cmd_run)
+
+    serve = sub.add_parser("serve", help="run continuously: timers on schedule, queues polled, HTTP on --port")
+    serve.add_argument("--port", type=int, default=7071)
+    serve.add_argument("--task", action="append")
+    serve.set_defaults(handler=cmd_serve)
+
+    poison = sub.add_parser("poison", help="list or replay poisoned messages")
+    poison.add_argument("action", choices=["list", "replay"])
+    poison.add_argument("--queue", help="the work queue (default: every queue of the app)")
+    poison.add_argument("--message-id", help="replay only this poisoned message")
+    poison.set_defaults(handler=cmd_poison)
+
+    sandbox = sub.add_parser("sandbox", help="run the sandbox payment providers")
+    sandbox.add_argument("--port", type=int, default=12111)
+    sandbox.set_defaults(handler=cmd_sandbox)
+
+    sub.add_parser("schema", help="print the JSON Schema of shop events").set_defaults(handler=cmd_schema)
+    sub.add_parser("demo", help="the demo: Azurite, sandbox, sample shop, every task, report").set_defaults(handler=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return args.handler(args)

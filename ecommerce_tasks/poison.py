@@ -1,0 +1,78 @@
+"""Operator tools for `<queue>-poison`: list with the recorded reason, replay (never losing one)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from azure.storage.queue import QueueClient
+
+from .settings import get_settings
+from .storage import REQUEST_COUNTER
+from .work import failure_for
+
+
+@dataclass
+class PoisonedMessage:
+    queue: str
+    message_id: str
+    body: str
+    dequeue_count: int
+    reason: str
+
+
+def _raw(name: str) -> QueueClient:
+    return QueueClient.from_connection_string(get_settings().storage_connection, name, per_call_policies=[REQUEST_COUNTER])
+
+
+def _text(content: str) -> str:
+    try:
+        return base64.b64decode(content, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return content
+
+
+def list_poisoned(queue: str, limit: int = 32) -> list[PoisonedMessage]:
+    poison = _raw(queue + "-poison")
+    if not _exists(poison):
+        return []
+    found = []
+    for message in poison.peek_messages(max_messages=min(limit, 32)):
+        body = _text(message.content)
+        record = failure_for(queue, body)
+        reason = record["reason"] if record else "no failure recorded (failed before the worker ran)"
+        found.append(PoisonedMessage(queue, message.id, body, message.dequeue_count, reason))
+    return found
+
+
+def _exists(client: QueueClient) -> bool:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        client.get_queue_properties()
+        return True
+    except ResourceNotFoundError:
+        return False
+
+
+def replay(queue: str, message_id: str | None = None) -> int:
+    """Moves poisoned messages (one, or all) back to their queue: send first, then delete."""
+    poison = _raw(queue + "-poison")
+    if not _exists(poison):
+        return 0
+    target = _raw(queue)
+    moved = 0
+    while True:
+        batch = list(poison.receive_messages(max_messages=32, visibility_timeout=60))
+        if not batch:
+            return moved
+        for message in batch:
+            if message_id and message.id != message_id:
+                poison.update_message(message, pop_receipt=message.pop_receipt, visibility_timeout=0)
+                continue
+            target.send_message(message.content)  # content is already in the host's wire format
+            poison.delete_message(message, pop_receipt=message.pop_receipt)
+            moved += 1
+        if message_id:
+            return moved

@@ -1,0 +1,362 @@
+"""The local runner: a small stand-in for the Functions host, for operators and end-to-end tests.
+
+It loads the functions registered in function_app.py and runs them as the host would: timers on
+their NCRONTAB schedules (or now), queues drained with host.json's semantics (base64 bodies, batch
+size, visibility timeout on failure, max dequeue count, `<queue>-poison`), and HTTP routes under
+/api with function-key auth. Production always runs on the Functions host.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+import azure.functions as func
+from azure.functions.queue import QueueMessage
+from azure.functions.timer import TimerRequest
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueClient
+from cronsim import CronSim
+
+from .settings import get_settings
+from .storage import REQUEST_COUNTER
+
+log = logging.getLogger("ecommerce_tasks.runner")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _timespan(value: str) -> float:
+    hours, minutes, seconds = value.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """host.json's extensions.queues settings, as the host applies them."""
+
+    batch_size: int = 16
+    new_batch_threshold: int = 8
+    max_dequeue_count: int = 5
+    visibility_timeout: float = 0.0
+    max_polling_interval: float = 60.0
+    message_encoding: str = "base64"
+
+    @classmethod
+    def load(cls, path: Path = ROOT / "host.json") -> "HostConfig":
+        queues = json.loads(path.read_text()).get("extensions", {}).get("queues", {})
+        defaults = cls()
+        return cls(
+            batch_size=int(queues.get("batchSize", defaults.batch_size)),
+            new_batch_threshold=int(queues.get("newBatchThreshold", defaults.new_batch_threshold)),
+            max_dequeue_count=int(queues.get("maxDequeueCount", defaults.max_dequeue_count)),
+            visibility_timeout=_timespan(queues["visibilityTimeout"]) if "visibilityTimeout" in queues else 0.0,
+            max_polling_interval=_timespan(queues["maxPollingInterval"]) if "maxPollingInterval" in queues else 60.0,
+            message_encoding=queues.get("messageEncoding", "base64"),
+        )
+
+    def with_overrides(self, **changes: Any) -> "HostConfig":
+        return replace(self, **changes)
+
+
+def load_local_settings(path: Path = ROOT / "local.settings.json") -> None:
+    """Puts local.settings.json's Values into the environment, as `func start` does (env wins)."""
+    if path.exists():
+        for key, value in json.loads(path.read_text()).get("Values", {}).items():
+            os.environ.setdefault(key, str(value))
+
+
+def resolve(value: str) -> str:
+    """Binding expressions like %PAYMENT_CHECKS_QUEUE% come from app settings."""
+
+    def lookup(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise KeyError(f"app setting {name} is not set (needed by a binding)")
+        return os.environ[name]
+
+    return re.sub(r"%([A-Za-z0-9_]+)%", lookup, value)
+
+
+@dataclass
+class RegisteredFunction:
+    name: str
+    kind: str  # "timer", "queue" or "http"
+    arg_name: str
+    call: Callable[..., Any]
+    trigger: Any
+
+    @property
+    def family(self) -> str:
+        return self.name.split("_", 1)[0]
+
+
+@dataclass
+class DrainStats:
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    poisoned: int = 0
+
+
+@dataclass
+class RunReport:
+    timers: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, DrainStats] = field(default_factory=dict)
+
+
+def load_app(module: str = "function_app") -> func.FunctionApp:
+    return importlib.import_module(module).app
+
+
+class LocalHost:
+    def __init__(self, app: func.FunctionApp | None = None, config: HostConfig | None = None):
+        self.app = app or load_app()
+        self.config = config or HostConfig.load()
+        self.functions: list[RegisteredFunction] = []
+        for function in self.app.get_functions():
+            trigger = function.get_trigger()
+            kind = {"timerTrigger": "timer", "queueTrigger": "queue", "httpTrigger": "http"}[trigger.get_binding_name()]
+            self.functions.append(
+                RegisteredFunction(function.get_function_name(), kind, trigger.name, function.get_user_function(), trigger)
+            )
+
+    # -- discovery -------------------------------------------------------------------------------
+    def select(self, kind: str, families: set[str] | None = None) -> list[RegisteredFunction]:
+        return [f for f in self.functions if f.kind == kind and (families is None or f.family in families)]
+
+    def families(self) -> list[str]:
+        return sorted({f.family for f in self.functions})
+
+    # -- timers ------------------------------------------------------------------------------------
+    def run_timer(self, function: RegisteredFunction, past_due: bool = False) -> None:
+        log.info("timer %s: running", function.name)
+        function.call(**{function.arg_name: TimerRequest(past_due=past_due)})
+
+    # -- queues ------------------------------------------------------------------------------------
+    def _raw_queue(self, name: str) -> QueueClient:
+        # No encode/decode policy: the runner sees the wire format, as the host does.
+        client = QueueClient.from_connection_string(
+            get_settings().storage_connection, name, per_call_policies=[REQUEST_COUNTER]
+        )
+        try:
+            client.create_queue()
+        except ResourceExistsError:
+            pass
+        return client
+
+    def queue_name(self, function: RegisteredFunction) -> str:
+        return resolve(function.trigger.queue_name)
+
+    def drain(self, function: RegisteredFunction, max_batches: int | None = None) -> DrainStats:
+        """Processes visible messages batch by batch until the queue has none (or max_batches)."""
+        queue = self._raw_queue(self.queue_name(function))
+        poison = self._raw_queue(self.queue_name(function) + "-poison")
+        stats = DrainStats()
+        lock = threading.Lock()
+        batches = 0
+        with ThreadPoolExecutor(max_workers=self.config.batch_size, thread_name_prefix=function.name) as pool:
+            while max_batches is None or batches < max_batches:
+                messages = list(queue.receive_messages(max_messages=self.config.batch_size, visibility_timeout=600))
+                if not messages:
+                    break
+                batches += 1
+                outcomes = list(pool.map(lambda m: self._deliver(function, queue, poison, m), messages))
+                with lock:
+                    for outcome in outcomes:
+                        stats.processed += 1
+                        setattr(stats, outcome, getattr(stats, outcome) + 1)
+        return stats
+
+    def _deliver(self, function: RegisteredFunction, queue: QueueClient, poison: QueueClient, message: Any) -> str:
+        if message.dequeue_count > self.config.max_dequeue_count:
+            # Seen more often than allowed without completing (a crash loop): straight to poison.
+            return self._to_poison(function, queue, poison, message, "exceeded max dequeue count")
+        try:
+            body = self._decode(message.content)
+            function.call(
+                **{
+                    function.arg_name: QueueMessage(
+                        id=message.id,
+                        body=body,
+                        dequeue_count=message.dequeue_count,
+                        insertion_time=message.inserted_on,
+                        expiration_time=message.expires_on,
+                        pop_receipt=message.pop_receipt,
+                    )
+                }
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure of a function is a failed delivery
+            if message.dequeue_count >= self.config.max_dequeue_count:
+                return self._to_poison(function, queue, poison, message, repr(exc))
+            log.warning("%s: message %s failed (try %d): %r", function.name, message.id, message.dequeue_count, exc)
+            queue.update_message(message, pop_receipt=message.pop_receipt, visibility_timeout=int(self.config.visibility_timeout))
+            return "failed"
+        queue.delete_message(message, pop_receipt=message.pop_receipt)
+        return "succeeded"
+
+    def _decode(self, content: str) -> bytes:
+        if self.config.message_encoding == "base64":
+            try:
+                return base64.b64decode(content, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError("message is not valid base64 (host.json messageEncoding is base64)") from exc
+        return content.encode("utf-8")
+
+    def _to_poison(self, function: RegisteredFunction, queue: QueueClient, poison: QueueClient, message: Any, reason: str) -> str:
+        log.error("%s: message %s moved to %s after %d tries: %s", function.name, message.id, poison.queue_name, message.dequeue_count, reason)
+        poison.send_message(message.content)
+        queue.delete_message(message, pop_receipt=message.pop_receipt)
+        return "poisoned"
+
+    # -- one pass of everything --------------------------------------------------------------------
+    def run_once(self, families: set[str] | None = None) -> RunReport:
+        """Intake first, then each selected family's timers, then drain until every queue is empty."""
+        report = RunReport()
+        wanted = None if families is None else set(families) | {"intake"}
+        queues = self.select("queue", wanted)
+        self._drain_all(queues, report)
+        for timer in self.select("timer", families):
+            self.run_timer(timer)
+            report.timers[timer.name] = "ran"
+        self._drain_all(queues, report)
+        return report
+
+    def _drain_all(self, queues: list[RegisteredFunction], report: RunReport) -> None:
+        while True:
+            moved = 0
+            for function in queues:
+                stats = self.drain(function)
+                total = report.queues.setdefault(function.name, DrainStats())
+                for name in ("processed", "succeeded", "failed", "poisoned"):
+                    setattr(total, name, getattr(total, name) + getattr(stats, name))
+                moved += stats.processed
+            if moved == 0:
+                return
+
+    # -- continuous ----------------------------------------------------------------------------------
+    def serve(self, stop: threading.Event, http_port: int | None = 7071, families: set[str] | None = None) -> None:
+        threads = [threading.Thread(target=self._timer_loop, args=(f, stop), daemon=True) for f in self.select("timer", families)]
+        wanted = None if families is None else set(families) | {"intake"}
+        threads += [threading.Thread(target=self._queue_loop, args=(f, stop), daemon=True) for f in self.select("queue", wanted)]
+        server = None
+        if http_port is not None:
+            server = self.http_server(http_port)
+            threads.append(threading.Thread(target=server.serve_forever, daemon=True))
+        for thread in threads:
+            thread.start()
+        stop.wait()
+        if server:
+            server.shutdown()
+            server.server_close()
+
+    def _timer_loop(self, function: RegisteredFunction, stop: threading.Event) -> None:
+        schedule = resolve(function.trigger.schedule)
+        while not stop.is_set():
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            upcoming = next(CronSim(schedule, now))
+            if stop.wait((upcoming - now).total_seconds()):
+                return
+            try:
+                self.run_timer(function)
+            except Exception:  # noqa: BLE001 - a failed run is logged; the next one comes on schedule
+                log.exception("timer %s failed", function.name)
+
+    def _queue_loop(self, function: RegisteredFunction, stop: threading.Event) -> None:
+        idle = 0.1
+        while not stop.is_set():
+            try:
+                stats = self.drain(function, max_batches=1)
+            except Exception:  # noqa: BLE001 - storage hiccup: back off and poll again
+                log.exception("polling %s failed", function.name)
+                stats = DrainStats()
+            # Like the host: poll again at once while busy, back off to maxPollingInterval when idle.
+            idle = 0.1 if stats.processed else min(idle * 2, self.config.max_polling_interval)
+            if not stats.processed:
+                stop.wait(idle)
+
+    # -- HTTP ------------------------------------------------------------------------------------------
+    def function_key(self) -> str:
+        key = os.environ.get("LOCAL_FUNCTION_KEY")
+        if not key:
+            key = os.environ["LOCAL_FUNCTION_KEY"] = secrets.token_urlsafe(24)
+        return key
+
+    def http_server(self, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+        routes = []
+        for function in self.select("http"):
+            pattern = "^/api/" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", function.trigger.route) + "$"
+            methods = {str(getattr(m, "value", m)).upper() for m in (function.trigger.methods or ["GET", "POST"])}
+            level = str(getattr(function.trigger.auth_level, "value", function.trigger.auth_level) or "function").lower()
+            routes.append((re.compile(pattern), methods, level, function))
+        key = self.function_key()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *args: Any) -> None:
+                log.debug("http: " + fmt, *args)
+
+            def _handle(self) -> None:
+                url = urlsplit(self.path)
+                params = dict(parse_qsl(url.query))
+                for pattern, methods, level, function in routes:
+                    match = pattern.match(url.path)
+                    if not match:
+                        continue
+                    if self.command not in methods:
+                        return self._reply(405, b"method not allowed")
+                    given = self.headers.get("x-functions-key") or params.get("code")
+                    if level != "anonymous" and not (given and secrets.compare_digest(given, key)):
+                        return self._reply(401, b"")
+                    length = int(self.headers.get("content-length") or 0)
+                    request = func.HttpRequest(
+                        method=self.command,
+                        url=f"http://{host}:{port}{self.path}",
+                        headers=dict(self.headers.items()),
+                        params=params,
+                        route_params=match.groupdict(),
+                        body=self.rfile.read(length) if length else b"",
+                    )
+                    try:
+                        response = function.call(**{function.arg_name: request})
+                    except Exception:  # noqa: BLE001 - the host answers 500 too
+                        log.exception("%s failed", function.name)
+                        return self._reply(500, b"")
+                    return self._reply(response.status_code, response.get_body(), response.mimetype)
+                self._reply(404, b"")
+
+            def _reply(self, status: int, body: bytes, mimetype: str = "text/plain") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", mimetype or "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        return ThreadingHTTPServer((host, port), Handler)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+

@@ -1,0 +1,287 @@
+"""Sandbox payment providers over real HTTP, for the demo and the tests.
+
+Speaks the documented shapes:
+- Mollie v2: GET /mollie/v2/payments/{id}, `Authorization: Bearer test_...`; errors
+  {"status", "title", "detail"}; 429 without any rate-limit header.
+- Stripe: GET /stripe/v1/payment_intents/{id}, HTTP Basic with `sk_test_...`; errors
+  {"error": {"type", "code", "message"}}.
+
+Control endpoints (under /_sandbox, for scripts and tests only):
+- POST /_sandbox/payments  {"provider", "id", "statuses": [...], "amount": "10.00", "currency",
+  "method", "expires_in_seconds"}: each GET returns the next status of the script, the last repeats.
+- POST /_sandbox/payments/{id}/status {"status": ...}: jump to a status (and stay).
+- POST /_sandbox/faults {"path_contains", "responses": [{"status": 429, "headers": {...}} |
+  {"delay": 2.5} | {"status": 500, "after_effect": true}]}: the next matching calls answer so.
+- POST /_sandbox/latency {"seconds": 0.05}; GET /_sandbox/requests; POST /_sandbox/reset.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class ScriptedPayment:
+    provider: str
+    payment_id: str
+    statuses: list[str]
+    amount: str = "10.00"
+    currency: str = "EUR"
+    method: str = "ideal"
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    expires_in_seconds: int | None = 900
+    reads: int = 0
+
+    def next_status(self) -> str:
+        status = self.statuses[min(self.reads, len(self.statuses) - 1)]
+        self.reads += 1
+        return status
+
+
+class SandboxState:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.payments: dict[str, ScriptedPayment] = {}
+        self.faults: list[tuple[str, dict[str, Any]]] = []
+        self.latency = 0.0
+        self.requests: dict[str, int] = {}
+
+    def take_fault(self, path: str) -> dict[str, Any] | None:
+        with self.lock:
+            for index, (needle, response) in enumerate(self.faults):
+                if needle in path:
+                    del self.faults[index]
+                    return response
+        return None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def mollie_payment(p: ScriptedPayment, status: str) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    body: dict[str, Any] = {
+        "resource": "payment",
+        "id": p.payment_id,
+        "mode": "test",
+        "status": status,
+        "amount": {"value": p.amount, "currency": p.currency},
+        "description": f"Order payment {p.payment_id}",
+        "method": p.method,
+        "metadata": None,
+        "createdAt": _iso(p.created_at),
+        "_links": {"self": {"href": f"https://api.mollie.com/v2/payments/{p.payment_id}", "type": "application/hal+json"}},
+    }
+    if status in {"open", "pending"} and p.expires_in_seconds is not None:
+        body["expiresAt"] = _iso(p.created_at + timedelta(seconds=p.expires_in_seconds))
+    stamp = {"paid": "paidAt", "canceled": "canceledAt", "expired": "expiredAt", "failed": "failedAt"}.get(status)
+    if stamp:
+        body[stamp] = _iso(now)
+    return body
+
+
+def stripe_intent(p: ScriptedPayment, status: str) -> dict[str, Any]:
+    minor = int(round(float(p.amount) * 100))
+    return {
+        "id": p.payment_id,
+        "object": "payment_intent",
+        "amount": minor,
+        "amount_received": minor if status == "succeeded" else 0,
+        "currency": p.currency.lower(),
+        "status": status,
+        "created": int(p.created_at.timestamp()),
+        "livemode": False,
+        "payment_method_types": [p.method or "card"],
+        "last_payment_error": None,
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "SandboxServer._Server"
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("content-length") or 0)
+        return json.loads(self.rfile.read(length) or b"{}") if length else {}
+
+    def do_POST(self) -> None:  # control endpoints
+        state = self.server.state
+        body = self._body()
+        path = self.path.split("?")[0]
+        with state.lock:
+            if path == "/_sandbox/payments":
+                payment = ScriptedPayment(
+                    provider=body["provider"], payment_id=body["id"], statuses=list(body["statuses"]),
+                    amount=body.get("amount", "10.00"), currency=body.get("currency", "EUR"),
+                    method=body.get("method", "ideal" if body["provider"] == "mollie" else "card"),
+                    expires_in_seconds=body.get("expires_in_seconds", 900),
+                )
+                if "created_at" in body:
+                    payment.created_at = datetime.fromisoformat(body["created_at"])
+                state.payments[payment.payment_id] = payment
+                return self._json(201, {"id": payment.payment_id})
+            if path.startswith("/_sandbox/payments/") and path.endswith("/status"):
+                payment = state.payments[path.split("/")[3]]
+                payment.statuses, payment.reads = [body["status"]], 0
+                return self._json(200, {"id": payment.payment_id, "status": body["status"]})
+            if path == "/_sandbox/faults":
+                state.faults += [(body["path_contains"], response) for response in body["responses"]]
+                return self._json(200, {"queued": len(body["responses"])})
+            if path == "/_sandbox/latency":
+                state.latency = float(body.get("seconds", 0))
+                return self._json(200, {"seconds": state.latency})
+            if path == "/_sandbox/reset":
+                state.payments.clear(), state.faults.clear(), state.requests.clear()
+                state.latency = 0.0
+                return self._json(200, {})
+        self._json(404, {"error": "unknown sandbox endpoint"})
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        path = self.path.split("?")[0]
+        if path == "/_sandbox/requests":
+            with state.lock:
+                return self._json(200, dict(state.requests))
+        with state.lock:
+            state.requests[path] = state.requests.get(path, 0) + 1
+        if state.latency:
+            time.sleep(state.latency)
+        fault = state.take_fault(path)
+        after_effect = False
+        if fault:
+            if "delay" in fault:
+                time.sleep(float(fault["delay"]))  # longer than the client's timeout: a timeout
+            elif fault.get("after_effect"):
+                after_effect = True  # do the work (advance the script), then fail anyway
+            else:
+                return self._fault(path, int(fault["status"]), fault.get("headers", {}))
+        if path.startswith("/mollie/v2/payments/"):
+            self._mollie(path.rsplit("/", 1)[1], after_effect)
+        elif path.startswith("/stripe/v1/payment_intents/"):
+            self._stripe(path.rsplit("/", 1)[1], after_effect)
+        else:
+            self._json(404, {"error": "not found"})
+
+    def _fault(self, path: str, status: int, headers: dict[str, str]) -> None:
+        if path.startswith("/stripe/"):
+            kind = "rate_limit_error" if status == 429 else "api_error"
+            return self._json(status, {"error": {"type": kind, "message": f"sandbox fault {status}"}}, headers)
+        titles = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+        return self._json(status, {"status": status, "title": titles.get(status, "Error"), "detail": "sandbox fault"}, headers)
+
+    def _mollie(self, payment_id: str, after_effect: bool) -> None:
+        auth = self.headers.get("Authorization", "")
+        if not (auth.startswith("Bearer test_") or auth.startswith("Bearer live_")):
+            return self._json(401, {"status": 401, "title": "Unauthorized Request", "detail": "Missing authentication, or failed to authenticate"})
+        with self.server.state.lock:
+            payment = self.server.state.payments.get(payment_id)
+            status = payment.next_status() if payment and payment.provider == "mollie" else None
+        if status is None:
+            return self._json(404, {"status": 404, "title": "Not Found", "detail": f"No payment exists with token {payment_id}."})
+        if after_effect:
+            return self._fault("/mollie/", 500, {})
+        self._json(200, mollie_payment(payment, status))
+
+    def _stripe(self, intent_id: str, after_effect: bool) -> None:
+        auth = self.headers.get("Authorization", "")
+        try:
+            user = base64.b64decode(auth.split(" ", 1)[1]).decode().split(":", 1)[0] if auth.startswith("Basic ") else ""
+        except (ValueError, IndexError):
+            user = ""
+        if not user.startswith("sk_test_"):
+            return self._json(401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}})
+        with self.server.state.lock:
+            payment = self.server.state.payments.get(intent_id)
+            status = payment.next_status() if payment and payment.provider == "stripe" else None
+        if status is None:
+            return self._json(404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "param": "intent", "message": f"No such payment_intent: '{intent_id}'"}})
+        if after_effect:
+            return self._fault("/stripe/", 500, {})
+        self._json(200, stripe_intent(payment, status))
+
+
+class SandboxServer:
+    """Runs the sandbox on a loopback port in a background thread."""
+
+    class _Server(ThreadingHTTPServer):
+        daemon_threads = True
+        state: SandboxState
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1"):
+        self._server = self._Server((host, port), _Handler)
+        self._server.state = SandboxState()
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="sandbox")
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def mollie_url(self) -> str:
+        return f"{self.url}/mollie/v2"
+
+    @property
+    def stripe_url(self) -> str:
+        return f"{self.url}/stripe/v1"
+
+    def start(self) -> "SandboxServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "SandboxServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SandboxClient:
+    """Drives a sandbox's control endpoints."""
+
+    def __init__(self, base_url: str):
+        self._http = httpx.Client(base_url=base_url, timeout=10)
+
+    def payment(self, provider: str, payment_id: str, statuses: list[str], **extra: Any) -> None:
+        self._http.post("/_sandbox/payments", json={"provider": provider, "id": payment_id, "statuses": statuses, **extra}).raise_for_status()
+
+    def set_status(self, payment_id: str, status: str) -> None:
+        self._http.post(f"/_sandbox/payments/{payment_id}/status", json={"status": status}).raise_for_status()
+
+    def faults(self, path_contains: str, *responses: dict[str, Any]) -> None:
+        self._http.post("/_sandbox/faults", json={"path_contains": path_contains, "responses": list(responses)}).raise_for_status()
+
+    def latency(self, seconds: float) -> None:
+        self._http.post("/_sandbox/latency", json={"seconds": seconds}).raise_for_status()
+
+    def requests(self) -> dict[str, int]:
+        return self._http.get("/_sandbox/requests").json()
+
+    def reset(self) -> None:
+        self._http.post("/_sandbox/reset").raise_for_status()

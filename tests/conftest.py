@@ -1,0 +1,117 @@
+"""Shared fixtures: real Azurite (started if none runs), the sandbox providers over real HTTP, and a
+fresh set of tables and queues per test (a unique prefix), so tests never see each other's data."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ecommerce_tasks.devtools import Azurite
+from ecommerce_tasks.http import close_http_client
+from ecommerce_tasks.runner import HostConfig, LocalHost
+from ecommerce_tasks.sandbox import SandboxClient, SandboxServer
+from ecommerce_tasks.settings import reload_settings
+from ecommerce_tasks.storage import REQUEST_COUNTER, queue_client
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    with Azurite() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    client = SandboxClient(sandbox_server.url)
+    client.reset()
+    return client
+
+
+@pytest.fixture
+def env(azurite, sandbox_server, monkeypatch):
+    """Settings for one test: unique names, sandbox providers, fast retries."""
+    tag = "t" + uuid.uuid4().hex[:10]
+    values = {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "TABLE_PREFIX": tag,
+        "SHOP_EVENTS_QUEUE": f"{tag}-shop-events",
+        "SHOP_OUTCOMES_QUEUE": f"{tag}-shop-outcomes",
+        "PAYMENT_CHECKS_QUEUE": f"{tag}-payment-checks",
+        "PAYMENTS_SCAN_SCHEDULE": "0 */2 * * * *",
+        "MOLLIE_API_BASE_URL": sandbox_server.mollie_url,
+        "MOLLIE_API_KEY": "test_sandboxkey",
+        "STRIPE_API_BASE_URL": sandbox_server.stripe_url,
+        "STRIPE_API_KEY": "sk_test_sandboxkey",
+        "HTTP_TIMEOUT_SECONDS": "0.5",
+        "HTTP_MAX_ATTEMPTS": "3",
+        "HTTP_BACKOFF_BASE_SECONDS": "0.01",
+        "HTTP_BACKOFF_MAX_SECONDS": "0.2",
+        "LOCAL_FUNCTION_KEY": "test-function-key",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    close_http_client()
+    settings = reload_settings()
+    REQUEST_COUNTER.reset()
+    yield settings
+    close_http_client()
+
+
+@pytest.fixture
+def host(env):
+    """The local runner over function_app.py, with retries made visible again at once."""
+    return LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))
+
+
+NOW = datetime.now(timezone.utc)
+
+
+def order_event(order_id: str, *, placed_minutes_ago: float = 30, payments=(), amount="10.00", **extra) -> dict:
+    return {
+        "type": "order.placed",
+        "event_id": f"evt-{order_id}",
+        "order_id": order_id,
+        "placed_at": (NOW - timedelta(minutes=placed_minutes_ago)).isoformat(),
+        "amount": amount,
+        "currency": "EUR",
+        "customer": {"email": "jane.doe@example.com", "name": "Jane Doe"},
+        "lines": [{"sku": "SKU-1", "quantity": 2, "name": "Mug"}],
+        "payments": list(payments),
+        **extra,
+    }
+
+
+def payment_ref(provider: str, payment_id: str, minutes_ago: float = 20) -> dict:
+    return {"provider": provider, "payment_id": payment_id, "created_at": (NOW - timedelta(minutes=minutes_ago)).isoformat()}
+
+
+def send_raw(queue: str, payload) -> None:
+    """Puts a message on a queue exactly as a producer would: JSON, base64 (host.json encoding)."""
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    queue_client(queue).send_message(text)
+
+
+def drain_outcomes(queue: str) -> list[dict]:
+    client = queue_client(queue)
+    events = []
+    while True:
+        batch = list(client.receive_messages(max_messages=32))
+        if not batch:
+            return events
+        for message in batch:
+            events.append(json.loads(message.content))
+            client.delete_message(message)
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
