@@ -124,17 +124,26 @@ def load_app(module: str = "function_app") -> func.FunctionApp:
     return importlib.import_module(module).app
 
 
+_INDEXED: dict[int, list[RegisteredFunction]] = {}
+
+
+def index_functions(app: func.FunctionApp) -> list[RegisteredFunction]:
+    """The app's functions, indexed once per process (the library refuses a second indexing)."""
+    if id(app) not in _INDEXED:
+        found = []
+        for function in app.get_functions():
+            trigger = function.get_trigger()
+            kind = {"timerTrigger": "timer", "queueTrigger": "queue", "httpTrigger": "http"}[trigger.get_binding_name()]
+            found.append(RegisteredFunction(function.get_function_name(), kind, trigger.name, function.get_user_function(), trigger))
+        _INDEXED[id(app)] = found
+    return _INDEXED[id(app)]
+
+
 class LocalHost:
     def __init__(self, app: func.FunctionApp | None = None, config: HostConfig | None = None):
         self.app = app or load_app()
         self.config = config or HostConfig.load()
-        self.functions: list[RegisteredFunction] = []
-        for function in self.app.get_functions():
-            trigger = function.get_trigger()
-            kind = {"timerTrigger": "timer", "queueTrigger": "queue", "httpTrigger": "http"}[trigger.get_binding_name()]
-            self.functions.append(
-                RegisteredFunction(function.get_function_name(), kind, trigger.name, function.get_user_function(), trigger)
-            )
+        self.functions = index_functions(self.app)
 
     # -- discovery -------------------------------------------------------------------------------
     def select(self, kind: str, families: set[str] | None = None) -> list[RegisteredFunction]:

@@ -115,3 +115,20 @@ def drain_outcomes(queue: str) -> list[dict]:
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def place(host, env, order_id: str, payments=(), **extra) -> None:
+    """Sends order.placed through the inbound queue and lets the runner's intake apply it."""
+    send_raw(env.shop_events_queue, order_event(order_id, payments=payments, **extra))
+    host.drain(next(f for f in host.functions if f.name == "intake_shop_events"))
+
+
+def function(host, name: str):
+    return next(f for f in host.functions if f.name == name)
+
+
+def due_rows(order_id: str | None = None) -> list[dict]:
+    from ecommerce_tasks.duework import duework_table
+
+    rows = duework_table().query_entities("PartitionKey eq 'payments'")
+    return [dict(r) for r in rows if order_id is None or r["entity_id"] == order_id]

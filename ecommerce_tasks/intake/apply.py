@@ -65,14 +65,21 @@ def _place_order(event: OrderPlaced) -> None:
         log.info("order %s already known: replayed order.placed ignored", event.order_id)
     for payment in event.payments:
         _add_attempt(event.order_id, payment)
-    # The payment window's end is due work too: an order nobody paid is cancelled then.
-    duework.schedule(PAYMENTS, event.order_id, window_ends)
+    # One due row per order: the first payment check, or the window's end if no payment started
+    # (an order nobody pays is cancelled then). Every check schedules the next, window included.
+    first_checks = [_first_check(p) for p in event.payments]
+    duework.schedule(PAYMENTS, event.order_id, min([*first_checks, window_ends]))
 
 
 def _start_payment(event: PaymentStarted) -> None:
     if not _order_exists(event.order_id):
         raise OrderNotYetKnown(f"payment.started {event.payment_id} for order {event.order_id} before its order.placed")
     _add_attempt(event.order_id, event)
+    duework.schedule(PAYMENTS, event.order_id, _first_check(event))
+
+
+def _first_check(payment: PaymentRef):
+    return payment.created_at + timedelta(minutes=get_settings().payment_first_check_minutes)
 
 
 def _order_exists(order_id: str) -> bool:
@@ -90,8 +97,6 @@ def _add_attempt(order_id: str, payment: PaymentRef) -> None:
         entity.pop(key)
     orders_table().upsert_entity(entity, mode=UpdateMode.MERGE)
     remember_payment(payment.provider, payment.payment_id, order_id)
-    first_check = payment.created_at + timedelta(minutes=get_settings().payment_first_check_minutes)
-    duework.schedule(PAYMENTS, order_id, first_check)
 
 
 def event_summary(body: str) -> str:
