@@ -129,7 +129,7 @@ class StripePayments:
             state=state,
             provider_status=status,
             # Stripe amounts are integers in minor units; every currency used here has two decimals.
-            amount=(Decimal(minor) / 100) if minor is not None else None,
+            amount=Decimal(minor).scaleb(-2) if minor is not None else None,
             currency=(body.get("currency") or "").upper() or None,
             method=methods[0] if methods else None,
             paid_at=paid_at,
