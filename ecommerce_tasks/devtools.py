@@ -25,6 +25,7 @@ class Azurite:
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
         self._workdir: str | None = None
+        self._log = None
 
     def start(self, timeout: float = 60.0) -> "Azurite":
         if all(_port_open(port) for port in PORTS):
@@ -36,15 +37,16 @@ class Azurite:
                 raise RuntimeError("Azurite is not installed: run `bash scripts/setup.sh` first")
             binary = Path(found)
         self._workdir = tempfile.mkdtemp(prefix="azurite-")
+        self._log = open(Path(self._workdir) / "azurite.log", "wb")  # a file, not a pipe nobody drains
         self.process = subprocess.Popen(
             [str(binary), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--loose",
              "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self._workdir,
+            stdout=subprocess.DEVNULL, stderr=self._log, cwd=self._workdir,
         )
         deadline = time.monotonic() + timeout
         while not all(_port_open(port) for port in PORTS):
             if self.process.poll() is not None:
-                raise RuntimeError(f"Azurite exited: {self.process.stderr.read().decode(errors='replace')[:2000]}")
+                raise RuntimeError(f"Azurite exited: {(Path(self._workdir) / 'azurite.log').read_text(errors='replace')[:2000]}")
             if time.monotonic() > deadline:
                 self.close()
                 raise RuntimeError("Azurite did not open its ports in time")
@@ -58,6 +60,8 @@ class Azurite:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        if self._log:
+            self._log.close()
         if self._workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError
 
 from .settings import get_settings
@@ -126,12 +126,13 @@ def _moved(kind: str, row: dict, lease_until: datetime) -> dict:
 
 
 def _lease_one(old: dict, new: dict | None) -> DueItem | None:
-    table = duework_table()
+    # A transaction even for one row: unlike delete_entity, it fails on a row already gone (404),
+    # which is exactly the "someone else leased it" signal.
+    operations: list[tuple] = [("delete", old, {"etag": old.metadata["etag"], "match_condition": MatchConditions.IfNotModified})]
+    if new is not None:
+        operations.append(("upsert", new))
     try:
-        table.delete_entity(old, etag=old.metadata["etag"], match_condition=MatchConditions.IfNotModified)
-    except (ResourceNotFoundError, HttpResponseError):
+        duework_table().submit_transaction(operations)
+    except TableTransactionError:
         return None
-    if new is None:
-        return None
-    table.upsert_entity(new)
-    return _item(new)
+    return _item(new) if new is not None else None

@@ -23,7 +23,7 @@ class PoisonedMessage:
 
 
 def _raw(name: str) -> QueueClient:
-    return QueueClient.from_connection_string(get_settings().storage_connection, name, per_call_policies=[REQUEST_COUNTER])
+    return QueueClient.from_connection_string(get_settings().storage_connection, name, raw_request_hook=REQUEST_COUNTER.on_request)
 
 
 def _text(content: str) -> str:
@@ -64,7 +64,7 @@ def replay(queue: str, message_id: str | None = None) -> int:
     target = _raw(queue)
     moved = 0
     while True:
-        batch = list(poison.receive_messages(max_messages=32, visibility_timeout=60))
+        batch = list(poison.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60))
         if not batch:
             return moved
         for message in batch:

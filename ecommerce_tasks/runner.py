@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
@@ -124,6 +125,17 @@ def load_app(module: str = "function_app") -> func.FunctionApp:
     return importlib.import_module(module).app
 
 
+@lru_cache(maxsize=None)
+def _raw_queue(connection: str, name: str) -> QueueClient:
+    # No encode/decode policy: the runner sees the wire format, as the host does.
+    client = QueueClient.from_connection_string(connection, name, raw_request_hook=REQUEST_COUNTER.on_request)
+    try:
+        client.create_queue()
+    except ResourceExistsError:
+        pass
+    return client
+
+
 _INDEXED: dict[int, list[RegisteredFunction]] = {}
 
 
@@ -159,15 +171,7 @@ class LocalHost:
 
     # -- queues ------------------------------------------------------------------------------------
     def _raw_queue(self, name: str) -> QueueClient:
-        # No encode/decode policy: the runner sees the wire format, as the host does.
-        client = QueueClient.from_connection_string(
-            get_settings().storage_connection, name, per_call_policies=[REQUEST_COUNTER]
-        )
-        try:
-            client.create_queue()
-        except ResourceExistsError:
-            pass
-        return client
+        return _raw_queue(get_settings().storage_connection, name)
 
     def queue_name(self, function: RegisteredFunction) -> str:
         return resolve(function.trigger.queue_name)
@@ -181,7 +185,11 @@ class LocalHost:
         batches = 0
         with ThreadPoolExecutor(max_workers=self.config.batch_size, thread_name_prefix=function.name) as pool:
             while max_batches is None or batches < max_batches:
-                messages = list(queue.receive_messages(max_messages=self.config.batch_size, visibility_timeout=600))
+                messages = list(
+                    queue.receive_messages(
+                        messages_per_page=self.config.batch_size, max_messages=self.config.batch_size, visibility_timeout=600
+                    )
+                )
                 if not messages:
                     break
                 batches += 1
@@ -357,7 +365,11 @@ class LocalHost:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        return ThreadingHTTPServer((host, port), Handler)
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256
+
+        return Server((host, port), Handler)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -105,7 +105,7 @@ def drain_outcomes(queue: str) -> list[dict]:
     client = queue_client(queue)
     events = []
     while True:
-        batch = list(client.receive_messages(max_messages=32))
+        batch = list(client.receive_messages(messages_per_page=32, max_messages=32))
         if not batch:
             return events
         for message in batch:

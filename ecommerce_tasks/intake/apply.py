@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import UpdateMode
@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from .. import duework
 from ..logs import mask_email
-from ..orders import ORDER_ROW, Order, OrderStatus, PaymentAttempt, iso, orders_table
+from ..orders import ORDER_ROW, Order, OrderStatus, PaymentAttempt, iso, load_order, orders_table
 from ..payments.lookup import remember_payment
 from ..settings import get_settings
 from ..work import PermanentError
@@ -21,10 +21,6 @@ from .events import SHOP_EVENT, OrderPlaced, PaymentRef, PaymentStarted
 log = logging.getLogger("ecommerce_tasks.intake")
 
 PAYMENTS = "payments"
-
-
-class OrderNotYetKnown(Exception):
-    """A payment.started that overtook its order.placed: retried (the host re-delivers it later)."""
 
 
 def parse_event(body: str) -> OrderPlaced | PaymentStarted:
@@ -65,21 +61,25 @@ def _place_order(event: OrderPlaced) -> None:
         log.info("order %s already known: replayed order.placed ignored", event.order_id)
     for payment in event.payments:
         _add_attempt(event.order_id, payment)
+    # Events may arrive in any order: read back the attempts, including any payment.started that
+    # overtook this event (it stored its attempt before looking for the order; we look after).
+    attempts = load_order(event.order_id).attempts.values()
+    first_checks = [_first_check(datetime.fromisoformat(a.created_at)) for a in attempts]
     # One due row per order: the first payment check, or the window's end if no payment started
     # (an order nobody pays is cancelled then). Every check schedules the next, window included.
-    first_checks = [_first_check(p) for p in event.payments]
     duework.schedule(PAYMENTS, event.order_id, min([*first_checks, window_ends]))
 
 
 def _start_payment(event: PaymentStarted) -> None:
-    if not _order_exists(event.order_id):
-        raise OrderNotYetKnown(f"payment.started {event.payment_id} for order {event.order_id} before its order.placed")
-    _add_attempt(event.order_id, event)
-    duework.schedule(PAYMENTS, event.order_id, _first_check(event))
+    _add_attempt(event.order_id, event)  # store first, then look: see _place_order
+    if _order_exists(event.order_id):
+        duework.schedule(PAYMENTS, event.order_id, _first_check(event.created_at))
+    else:
+        log.info("payment %s arrived before order %s: its order.placed will schedule the check", event.payment_id, event.order_id)
 
 
-def _first_check(payment: PaymentRef):
-    return payment.created_at + timedelta(minutes=get_settings().payment_first_check_minutes)
+def _first_check(created_at: datetime) -> datetime:
+    return created_at + timedelta(minutes=get_settings().payment_first_check_minutes)
 
 
 def _order_exists(order_id: str) -> bool:

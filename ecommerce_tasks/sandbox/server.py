@@ -230,6 +230,7 @@ class SandboxServer:
 
     class _Server(ThreadingHTTPServer):
         daemon_threads = True
+        request_queue_size = 256  # the default listen backlog of 5 refuses a busy worker pool
         state: SandboxState
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1"):

@@ -1,6 +1,6 @@
 """Storage clients, created once per process and name, and the fan-out helper.
 
-Every client carries the same request-counting pipeline policy, so the cost of a path (storage
+Every client carries the same request-counting pipeline hook, so the cost of a path (storage
 transactions are the bill on Azure) is measured rather than estimated.
 """
 
@@ -15,14 +15,17 @@ from functools import lru_cache
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient as AsyncQueueClient
 
 
-class RequestCounter(SansIOHTTPPolicy):
-    """Counts storage requests by service ('table', 'queue') and HTTP method."""
+class RequestCounter:
+    """Counts storage requests by service ('table', 'queue') and HTTP method.
+
+    Hooked into every client's azure-core pipeline through CustomHookPolicy (`raw_request_hook`),
+    which sees each request actually sent, retries included.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -59,7 +62,7 @@ def _connection() -> str:
 
 @lru_cache(maxsize=None)
 def _table_service(connection: str) -> TableServiceClient:
-    return TableServiceClient.from_connection_string(connection, per_call_policies=[REQUEST_COUNTER])
+    return TableServiceClient.from_connection_string(connection, raw_request_hook=REQUEST_COUNTER.on_request)
 
 
 @lru_cache(maxsize=None)
@@ -87,7 +90,7 @@ _QUEUE_POLICIES = {
 @lru_cache(maxsize=None)
 def _queue(connection: str, name: str) -> QueueClient:
     client = QueueClient.from_connection_string(
-        connection, name, per_call_policies=[REQUEST_COUNTER], **_QUEUE_POLICIES
+        connection, name, raw_request_hook=REQUEST_COUNTER.on_request, **_QUEUE_POLICIES
     )
     try:
         client.create_queue()
@@ -108,7 +111,7 @@ def enqueue(queue: str, payload: dict[str, Any]) -> None:
 async def _enqueue_many_async(queue: str, bodies: list[str], concurrency: int) -> None:
     queue_client(queue)  # make sure the queue exists before the concurrent sends
     async with AsyncQueueClient.from_connection_string(
-        _connection(), queue, per_call_policies=[REQUEST_COUNTER], **_QUEUE_POLICIES
+        _connection(), queue, raw_request_hook=REQUEST_COUNTER.on_request, **_QUEUE_POLICIES
     ) as client:
         pending = iter(bodies)
 
