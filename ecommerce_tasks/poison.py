@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from azure.storage.queue import QueueClient
 
 from .settings import get_settings
-from .storage import REQUEST_COUNTER
+from .storage.clients import client_options
 from .work import failure_for
 
 
@@ -23,7 +23,7 @@ class PoisonedMessage:
 
 
 def _raw(name: str) -> QueueClient:
-    return QueueClient.from_connection_string(get_settings().storage_connection, name, raw_request_hook=REQUEST_COUNTER.on_request)
+    return QueueClient.from_connection_string(get_settings().storage_connection, name, **client_options())
 
 
 def _text(content: str) -> str:

@@ -35,7 +35,7 @@ from azure.storage.queue import QueueClient
 from cronsim import CronSim
 
 from .settings import get_settings
-from .storage import REQUEST_COUNTER
+from .storage.clients import client_options
 
 log = logging.getLogger("ecommerce_tasks.runner")
 
@@ -128,7 +128,7 @@ def load_app(module: str = "function_app") -> func.FunctionApp:
 @lru_cache(maxsize=None)
 def _raw_queue(connection: str, name: str) -> QueueClient:
     # No encode/decode policy: the runner sees the wire format, as the host does.
-    client = QueueClient.from_connection_string(connection, name, raw_request_hook=REQUEST_COUNTER.on_request)
+    client = QueueClient.from_connection_string(connection, name, **client_options())
     try:
         client.create_queue()
     except ResourceExistsError:

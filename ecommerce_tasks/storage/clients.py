@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+import requests
 from azure.core.exceptions import ResourceExistsError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient as AsyncQueueClient
@@ -54,6 +56,20 @@ class RequestCounter:
 REQUEST_COUNTER = RequestCounter()
 
 
+@lru_cache(maxsize=1)
+def _transport() -> RequestsTransport:
+    """One HTTP connection pool for every storage client, sized for a full batch of workers."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=64)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
+
+
+def client_options() -> dict[str, Any]:
+    return {"raw_request_hook": REQUEST_COUNTER.on_request, "transport": _transport()}
+
+
 def _connection() -> str:
     from ..settings import get_settings
 
@@ -62,7 +78,7 @@ def _connection() -> str:
 
 @lru_cache(maxsize=None)
 def _table_service(connection: str) -> TableServiceClient:
-    return TableServiceClient.from_connection_string(connection, raw_request_hook=REQUEST_COUNTER.on_request)
+    return TableServiceClient.from_connection_string(connection, **client_options())
 
 
 @lru_cache(maxsize=None)
@@ -89,9 +105,7 @@ _QUEUE_POLICIES = {
 
 @lru_cache(maxsize=None)
 def _queue(connection: str, name: str) -> QueueClient:
-    client = QueueClient.from_connection_string(
-        connection, name, raw_request_hook=REQUEST_COUNTER.on_request, **_QUEUE_POLICIES
-    )
+    client = QueueClient.from_connection_string(connection, name, **client_options(), **_QUEUE_POLICIES)
     try:
         client.create_queue()
     except ResourceExistsError:

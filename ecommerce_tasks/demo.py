@@ -1,0 +1,171 @@
+"""The demo: Azurite, the sandbox providers, a sample shop, every task through the local runner.
+
+Run it with `bash scripts/demo.sh` (or `python -m ecommerce_tasks demo` once set up).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import httpx
+
+from .devtools import Azurite
+from .http import close_http_client
+from .intake import ShopIntake
+from .orders import load_order
+from .runner import HostConfig, LocalHost
+from .sandbox import SandboxClient, SandboxServer
+from .settings import reload_settings
+from .storage import REQUEST_COUNTER, enqueue, queue_client
+from .work import failures_table
+
+NOW = datetime.now(timezone.utc)
+
+# order id -> (situation, provider, payment script, placed minutes ago, sandbox extras)
+SHOP = {
+    "demo-1001": ("iDEAL paid, customer closed the browser", "mollie", ["paid"], 25, {}),
+    "demo-1002": ("iDEAL abandoned on the bank page", "mollie", ["expired"], 30, {}),
+    "demo-1003": ("first attempt expired, second paid", "mollie", None, 40, {}),
+    "demo-1004": ("card payment succeeded (Stripe)", "stripe", ["succeeded"], 15, {}),
+    "demo-1005": ("card declined, never retried; window over", "stripe", ["requires_payment_method"], 73 * 60, {}),
+    "demo-1006": ("bank transfer still open (expires in 12 days)", "mollie", ["open"], 60, {"expires_in_seconds": 12 * 86400, "method": "banktransfer"}),
+    "demo-1007": ("pay later, authorized (money reserved)", "mollie", ["authorized"], 45, {"method": "klarnapaylater", "expires_in_seconds": None}),
+    "demo-1008": ("iDEAL failed at the bank", "mollie", ["failed"], 20, {}),
+    "demo-1009": ("paid while waiting: the webhook tells us", "mollie", ["open"], 5, {}),
+    "demo-1010": ("bank transfer paid after the order was cancelled", "mollie", ["open"], 73 * 60, {"expires_in_seconds": 12 * 86400, "method": "banktransfer"}),
+    "demo-1011": ("provider answers 429 then 503 first", "mollie", ["paid"], 25, {}),
+}
+
+
+def _order_event(order_id: str, minutes_ago: float, payments: list[dict]) -> dict:
+    return {
+        "type": "order.placed",
+        "event_id": f"evt-{order_id}",
+        "order_id": order_id,
+        "placed_at": (NOW - timedelta(minutes=minutes_ago)).isoformat(),
+        "amount": "42.50",
+        "currency": "EUR",
+        "customer": {"email": f"customer.{order_id}@example.com", "name": "Sam Example"},
+        "lines": [{"sku": "MUG-BLUE", "quantity": 2, "name": "Blue mug"}, {"sku": "TEA-50", "quantity": 1, "name": "Tea, 50 bags"}],
+        "payments": payments,
+    }
+
+
+def _seed(sandbox: SandboxClient) -> None:
+    intake = ShopIntake()
+    for order_id, (_, provider, script, minutes_ago, extras) in SHOP.items():
+        number = order_id.split("-")[1]
+        if order_id == "demo-1003":
+            sandbox.payment("mollie", f"tr_{number}a", ["expired"], amount="42.50")
+            sandbox.payment("mollie", f"tr_{number}b", ["paid"], amount="42.50")
+            payments = [_ref("mollie", f"tr_{number}a", minutes_ago - 2), _ref("mollie", f"tr_{number}b", minutes_ago - 20)]
+        else:
+            payment_id = f"{'tr' if provider == 'mollie' else 'pi'}_{number}x"
+            sandbox.payment(provider, payment_id, script, amount="42.50", **extras)
+            payments = [_ref(provider, payment_id, max(minutes_ago - 3, 3))]
+        intake.send(_order_event(order_id, minutes_ago, payments))
+    sandbox.faults("tr_1011x", {"status": 429}, {"status": 503})
+    # A shop bug: an event that breaks the contract. It is rejected with a reason, nothing else stops.
+    enqueue(os.environ["SHOP_EVENTS_QUEUE"], {"type": "order.placed", "order_id": "demo-9999", "amount": "lots"})
+
+
+def _ref(provider: str, payment_id: str, minutes_ago: float) -> dict:
+    return {"provider": provider, "payment_id": payment_id, "created_at": (NOW - timedelta(minutes=minutes_ago)).isoformat()}
+
+
+def _describe(order) -> str:
+    if order.status == "paid":
+        text = f"paid {order.paid_amount} via {order.paid_method} ({order.paid_payment_id})"
+    elif order.status == "cancelled":
+        text = f"cancelled: {order.cancel_reason}; stock release recorded"
+    else:
+        text = "awaiting payment; checked again later"
+    if order.needs_review:
+        text += f"  ** review: {order.review_reason}"
+    return text
+
+
+def run_demo() -> int:
+    tag = "demo" + datetime.now().strftime("%H%M%S")
+    os.environ.update(
+        {
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+            "TABLE_PREFIX": tag,
+            "SHOP_EVENTS_QUEUE": f"{tag}-shop-events",
+            "SHOP_OUTCOMES_QUEUE": f"{tag}-shop-outcomes",
+            "PAYMENT_CHECKS_QUEUE": f"{tag}-payment-checks",
+            "PAYMENTS_SCAN_SCHEDULE": "0 */2 * * * *",
+            "MOLLIE_API_KEY": "test_demo",
+            "STRIPE_API_KEY": "sk_test_demo",
+            "HTTP_BACKOFF_BASE_SECONDS": "0.05",
+            "LOCAL_FUNCTION_KEY": "demo-function-key",
+        }
+    )
+    print("Starting Azurite and the sandbox payment providers ...")
+    with Azurite(), SandboxServer() as sandbox_server:
+        os.environ["MOLLIE_API_BASE_URL"] = sandbox_server.mollie_url
+        os.environ["STRIPE_API_BASE_URL"] = sandbox_server.stripe_url
+        reload_settings()
+        close_http_client()
+        sandbox = SandboxClient(sandbox_server.url)
+        host = LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))
+
+        print(f"Seeding a sample shop: {len(SHOP)} orders and one malformed event, sent as base64 JSON to the intake queue")
+        _seed(sandbox)
+        REQUEST_COUNTER.reset()
+        started = time.perf_counter()
+        first = host.run_once()
+        print(f"Run 1 (intake, payment scan, checks): {_stats(first)}")
+
+        print("Meanwhile: the customer of demo-1009 pays, and demo-1010's bank transfer arrives; both providers call the webhook")
+        sandbox.set_status("tr_1009x", "paid")
+        sandbox.set_status("tr_1010x", "paid")
+        server = host.http_server(0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/payments/webhook/mollie"
+        for payment_id in ("tr_1009x", "tr_1010x"):
+            answer = httpx.post(url, data={"id": payment_id}, headers={"x-functions-key": "demo-function-key"})
+            print(f"  POST /api/payments/webhook/mollie id={payment_id} -> {answer.status_code}")
+        unauthenticated = httpx.post(url, data={"id": "tr_1009x"})
+        print(f"  the same call without the function key -> {unauthenticated.status_code}")
+        second = host.run_once()
+        server.shutdown()
+        server.server_close()
+        elapsed = time.perf_counter() - started
+        print(f"Run 2 (webhook checks): {_stats(second)}")
+
+        _report(os.environ["SHOP_OUTCOMES_QUEUE"], os.environ["SHOP_EVENTS_QUEUE"], elapsed)
+        close_http_client()
+    return 0
+
+
+def _stats(report) -> str:
+    return ", ".join(f"{name} {s.succeeded} ok/{s.failed} failed/{s.poisoned} poisoned" for name, s in report.queues.items() if s.processed)
+
+
+def _report(outcomes_queue: str, events_queue: str, elapsed: float) -> None:
+    requests = REQUEST_COUNTER.total()
+    print()
+    print("What happened to each order")
+    print("-" * 118)
+    print(f"{'order':<10} {'situation':<50} outcome")
+    print("-" * 118)
+    for order_id, (situation, *_rest) in SHOP.items():
+        order = load_order(order_id).order
+        print(f"{order_id:<10} {situation:<50} {_describe(order) if order else 'MISSING'}")
+    print("-" * 118)
+
+    client = queue_client(outcomes_queue)
+    events = []
+    for message in client.peek_messages(max_messages=32):
+        events.append(json.loads(message.content))
+    counts = Counter(e["type"] for e in events)
+    print("Events published for the shop on the outbound queue: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
+    for rejected in failures_table().query_entities("PartitionKey eq @q", parameters={"q": events_queue}):
+        print(f"Rejected shop event (recorded with its reason): {rejected['reason'][:160]}")
+    print(f"Storage requests for all of this: {requests} ({requests / len(SHOP):.1f} per order, intake included); {elapsed:.1f} s")
