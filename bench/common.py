@@ -1,0 +1,65 @@
+"""Shared set-up for benchmarks: Azurite, the sandbox, fresh names, a sample shop."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+from ecommerce_tasks.devtools import Azurite
+from ecommerce_tasks.http import close_http_client
+from ecommerce_tasks.intake import ShopIntake
+from ecommerce_tasks.sandbox import SandboxClient, SandboxServer
+from ecommerce_tasks.settings import reload_settings
+
+
+@contextmanager
+def bench_environment():
+    tag = "b" + uuid.uuid4().hex[:8]
+    with Azurite(), SandboxServer() as sandbox_server:
+        os.environ.update(
+            {
+                "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                "TABLE_PREFIX": tag,
+                "SHOP_EVENTS_QUEUE": f"{tag}-shop-events",
+                "SHOP_OUTCOMES_QUEUE": f"{tag}-shop-outcomes",
+                "PAYMENT_CHECKS_QUEUE": f"{tag}-payment-checks",
+                "PAYMENTS_SCAN_SCHEDULE": "0 */2 * * * *",
+                "MOLLIE_API_BASE_URL": sandbox_server.mollie_url,
+                "MOLLIE_API_KEY": "test_bench",
+                "STRIPE_API_BASE_URL": sandbox_server.stripe_url,
+                "STRIPE_API_KEY": "sk_test_bench",
+            }
+        )
+        reload_settings()
+        close_http_client()
+        yield SandboxClient(sandbox_server.url)
+        close_http_client()
+
+
+def seed_orders(sandbox: SandboxClient, count: int, prefix: str, status: str, workers: int = 16) -> None:
+    """count orders with one Mollie payment each (scripted to `status`), through the intake."""
+    now = datetime.now(timezone.utc)
+    intake = ShopIntake()
+
+    def one(i: int) -> None:
+        payment_id = f"tr_{prefix}{i:07d}"
+        sandbox.payment("mollie", payment_id, [status], expires_in_seconds=86400)
+        intake.apply(
+            {
+                "type": "order.placed",
+                "event_id": f"e-{prefix}-{i}",
+                "order_id": f"{prefix}-{i}",
+                "placed_at": (now - timedelta(minutes=30)).isoformat(),
+                "amount": "10.00",
+                "currency": "EUR",
+                "customer": {"email": "bench@example.com", "name": "Bench"},
+                "lines": [{"sku": "SKU-1", "quantity": 1}],
+                "payments": [{"provider": "mollie", "payment_id": payment_id, "created_at": (now - timedelta(minutes=20)).isoformat()}],
+            }
+        )
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(count)))
