@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from ecommerce_tasks.devtools import Azurite
+from ecommerce_tasks.devtools import Azurite, local_environment
 from ecommerce_tasks.http import close_http_client
 from ecommerce_tasks.intake import ShopIntake
 from ecommerce_tasks.sandbox import SandboxClient, SandboxServer
@@ -19,20 +19,7 @@ from ecommerce_tasks.settings import reload_settings
 def bench_environment():
     tag = "b" + uuid.uuid4().hex[:8]
     with Azurite(), SandboxServer() as sandbox_server:
-        os.environ.update(
-            {
-                "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-                "TABLE_PREFIX": tag,
-                "SHOP_EVENTS_QUEUE": f"{tag}-shop-events",
-                "SHOP_OUTCOMES_QUEUE": f"{tag}-shop-outcomes",
-                "PAYMENT_CHECKS_QUEUE": f"{tag}-payment-checks",
-                "PAYMENTS_SCAN_SCHEDULE": "0 */2 * * * *",
-                "MOLLIE_API_BASE_URL": sandbox_server.mollie_url,
-                "MOLLIE_API_KEY": "test_bench",
-                "STRIPE_API_BASE_URL": sandbox_server.stripe_url,
-                "STRIPE_API_KEY": "sk_test_bench",
-            }
-        )
+        os.environ.update(local_environment(tag, sandbox_server.mollie_url, sandbox_server.stripe_url))
         reload_settings()
         close_http_client()
         yield SandboxClient(sandbox_server.url)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from .devtools import Azurite
+from .devtools import Azurite, local_environment
 from .http import close_http_client
 from .intake import ShopIntake
 from .orders import load_order
@@ -92,24 +92,10 @@ def _describe(order) -> str:
 
 def run_demo() -> int:
     tag = "demo" + datetime.now().strftime("%H%M%S")
-    os.environ.update(
-        {
-            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-            "TABLE_PREFIX": tag,
-            "SHOP_EVENTS_QUEUE": f"{tag}-shop-events",
-            "SHOP_OUTCOMES_QUEUE": f"{tag}-shop-outcomes",
-            "PAYMENT_CHECKS_QUEUE": f"{tag}-payment-checks",
-            "PAYMENTS_SCAN_SCHEDULE": "0 */2 * * * *",
-            "MOLLIE_API_KEY": "test_demo",
-            "STRIPE_API_KEY": "sk_test_demo",
-            "HTTP_BACKOFF_BASE_SECONDS": "0.05",
-            "LOCAL_FUNCTION_KEY": "demo-function-key",
-        }
-    )
     print("Starting Azurite and the sandbox payment providers ...")
     with Azurite(), SandboxServer() as sandbox_server:
-        os.environ["MOLLIE_API_BASE_URL"] = sandbox_server.mollie_url
-        os.environ["STRIPE_API_BASE_URL"] = sandbox_server.stripe_url
+        os.environ.update(local_environment(tag, sandbox_server.mollie_url, sandbox_server.stripe_url))
+        os.environ.update({"HTTP_BACKOFF_BASE_SECONDS": "0.05", "LOCAL_FUNCTION_KEY": "demo-function-key"})
         reload_settings()
         close_http_client()
         sandbox = SandboxClient(sandbox_server.url)

@@ -19,6 +19,22 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def local_environment(tag: str, mollie_url: str, stripe_url: str) -> dict[str, str]:
+    """App settings for a local run against Azurite and the sandbox, with names unique to `tag`."""
+    return {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "TABLE_PREFIX": tag,
+        "SHOP_EVENTS_QUEUE": f"{tag}-shop-events",
+        "SHOP_OUTCOMES_QUEUE": f"{tag}-shop-outcomes",
+        "PAYMENT_CHECKS_QUEUE": f"{tag}-payment-checks",
+        "PAYMENTS_SCAN_SCHEDULE": "0 */2 * * * *",
+        "MOLLIE_API_BASE_URL": mollie_url,
+        "MOLLIE_API_KEY": "test_sandbox",
+        "STRIPE_API_BASE_URL": stripe_url,
+        "STRIPE_API_KEY": "sk_test_sandbox",
+    }
+
+
 class Azurite:
     """Uses a running Azurite, or starts one (in memory) and stops it again on close()."""
 
@@ -38,7 +54,7 @@ class Azurite:
             binary = Path(found)
         self._workdir = tempfile.mkdtemp(prefix="azurite-")
         self._log = open(Path(self._workdir) / "azurite.log", "wb")  # a file, not a pipe nobody drains
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - fixed arguments, the project's own Azurite
             [str(binary), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--loose",
              "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"],
             stdout=subprocess.DEVNULL, stderr=self._log, cwd=self._workdir,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import ResourceModifiedError
@@ -87,7 +87,3 @@ def _clear(order: Order, sent_ids: set[str]) -> None:
                 return
             order = fresh
     raise RuntimeError(f"order {order.order_id}: could not clear its outbox after {MAX_CONFLICT_RETRIES} conflicts")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .logs import mask_text
 from .settings import get_settings
@@ -36,14 +36,15 @@ def body_key(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()[:40]
 
 
-def parse(model: type[M], body: str) -> M:
+def parse(model: type[M] | TypeAdapter, body: str, what: str | None = None) -> M:
+    """Validates a JSON body; a mismatch is a PermanentError naming the fields (never their values)."""
     try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_json(body)
         return model.model_validate_json(body)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(message)'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise PermanentError(f"invalid {model.__name__}: {problems}") from None
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()[:5])
+        raise PermanentError(f"invalid {what or model.__name__}: {problems}") from None
 
 
 def failures_table():

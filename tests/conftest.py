@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ecommerce_tasks.devtools import Azurite
+from ecommerce_tasks.devtools import Azurite, local_environment
 from ecommerce_tasks.http import close_http_client
 from ecommerce_tasks.runner import HostConfig, LocalHost
 from ecommerce_tasks.sandbox import SandboxClient, SandboxServer
@@ -42,16 +42,7 @@ def env(azurite, sandbox_server, monkeypatch):
     """Settings for one test: unique names, sandbox providers, fast retries."""
     tag = "t" + uuid.uuid4().hex[:10]
     values = {
-        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-        "TABLE_PREFIX": tag,
-        "SHOP_EVENTS_QUEUE": f"{tag}-shop-events",
-        "SHOP_OUTCOMES_QUEUE": f"{tag}-shop-outcomes",
-        "PAYMENT_CHECKS_QUEUE": f"{tag}-payment-checks",
-        "PAYMENTS_SCAN_SCHEDULE": "0 */2 * * * *",
-        "MOLLIE_API_BASE_URL": sandbox_server.mollie_url,
-        "MOLLIE_API_KEY": "test_sandboxkey",
-        "STRIPE_API_BASE_URL": sandbox_server.stripe_url,
-        "STRIPE_API_KEY": "sk_test_sandboxkey",
+        **local_environment(tag, sandbox_server.mollie_url, sandbox_server.stripe_url),
         "HTTP_TIMEOUT_SECONDS": "0.5",
         "HTTP_MAX_ATTEMPTS": "3",
         "HTTP_BACKOFF_BASE_SECONDS": "0.01",

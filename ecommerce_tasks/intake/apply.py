@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import UpdateMode
-from pydantic import ValidationError
 
 from .. import duework
 from ..logs import mask_email
 from ..orders import ORDER_ROW, Order, OrderStatus, PaymentAttempt, iso, load_order, orders_table
 from ..payments.lookup import remember_payment
 from ..settings import get_settings
-from ..work import PermanentError
+from ..work import parse
 from .events import SHOP_EVENT, OrderPlaced, PaymentRef, PaymentStarted
 
 log = logging.getLogger("ecommerce_tasks.intake")
@@ -24,13 +22,7 @@ PAYMENTS = "payments"
 
 
 def parse_event(body: str) -> OrderPlaced | PaymentStarted:
-    try:
-        return SHOP_EVENT.validate_json(body)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(event)'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise PermanentError(f"invalid shop event: {problems}") from None
+    return parse(SHOP_EVENT, body, "shop event")
 
 
 def apply_event(event: OrderPlaced | PaymentStarted) -> None:
@@ -97,12 +89,3 @@ def _add_attempt(order_id: str, payment: PaymentRef) -> None:
         entity.pop(key)
     orders_table().upsert_entity(entity, mode=UpdateMode.MERGE)
     remember_payment(payment.provider, payment.payment_id, order_id)
-
-
-def event_summary(body: str) -> str:
-    """A short, masked description of a raw event for logs."""
-    try:
-        data = json.loads(body)
-        return f"{data.get('type')} {data.get('event_id')} (order {data.get('order_id')})"
-    except (ValueError, AttributeError):
-        return "unparseable event"

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import duework
 from ..http import PermanentProviderError
-from ..orders import OrderRecord, load_order, order_update_operation, orders_table, parse_iso
-from ..outcomes import add_to_outbox, publish_outbox, utcnow
+from ..orders import OrderRecord, load_order, order_update_operation, orders_table, parse_iso, utcnow
+from ..outcomes import add_to_outbox, publish_outbox
 from ..providers.payments import PaymentProvider, PaymentStatus, payment_providers
 from ..settings import Settings, get_settings
 from ..work import PermanentError

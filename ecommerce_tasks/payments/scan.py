@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .. import duework
-from ..outcomes import utcnow
+from ..orders import utcnow
 from ..providers.payments import payment_providers
 from ..settings import get_settings
 from ..storage import enqueue_many
