@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+_JSON_NAME = re.compile(r'("(?:name|customer_name|first_name|last_name)"\s*:\s*")([^"\\]*)(")')
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
 
 
@@ -22,5 +23,6 @@ def mask_name(name: str | None) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Masks every e-mail address inside free text (error messages, bodies)."""
+    """Masks e-mail addresses and JSON name fields inside free text (errors, message bodies)."""
+    text = _JSON_NAME.sub(lambda m: m.group(1) + mask_name(m.group(2)) + m.group(3), text)
     return _EMAIL.sub(r"\1***@\2***\3", text)

@@ -33,6 +33,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 from cronsim import CronSim
 
+from .logs import mask_text
 from .settings import get_settings
 from .storage.clients import client_options
 
@@ -219,8 +220,8 @@ class LocalHost:
             )
         except Exception as exc:  # noqa: BLE001 - any failure of a function is a failed delivery
             if message.dequeue_count >= self.config.max_dequeue_count:
-                return self._to_poison(function, queue, poison, message, repr(exc))
-            log.warning("%s: message %s failed (try %d): %r", function.name, message.id, message.dequeue_count, exc)
+                return self._to_poison(function, queue, poison, message, mask_text(repr(exc)))
+            log.warning("%s: message %s failed (try %d): %s", function.name, message.id, message.dequeue_count, mask_text(repr(exc)))
             queue.update_message(message, pop_receipt=message.pop_receipt, visibility_timeout=int(self.config.visibility_timeout))
             return "failed"
         queue.delete_message(message, pop_receipt=message.pop_receipt)
