@@ -145,3 +145,9 @@ def replace_order(order: Order) -> None:
         order.to_entity(), mode=UpdateMode.REPLACE, etag=order.etag, match_condition=MatchConditions.IfNotModified
     )
     order.etag = metadata.get("etag")
+
+
+def order_outbox(order_id: str):
+    from .outcomes import OutboxStore
+
+    return OutboxStore(f"order {order_id}", lambda: load_order(order_id).order, replace_order)

@@ -1,22 +1,26 @@
-"""Outbound events the shop consumes, published from the order's outbox.
+"""Outbound events, published from the outbox of the entity whose change caused them.
 
-A state change and the events it causes are written in one conditional write of the order row
-(order.outbox). The writer then publishes them to the outbound queue and clears them. The outbox
-carries a lease (owner, until): a concurrent worker that sees events it did not write leaves them
-to their owner, while a crash leaves them to whoever comes after the lease ends. Each event has a
-stable event_id, so a consumer can drop the rare repeat after a crash between send and clear.
+A state change and the events it causes are written in one conditional write of the entity's row
+(its `outbox`). The writer then publishes them and clears them. The outbox carries a lease (owner,
+until): a concurrent worker that sees events it did not write leaves them to their owner, while a
+crash leaves them to whoever comes after the lease ends. Each event has a stable event_id, so a
+consumer can drop the rare repeat after a crash between send and clear.
+
+Events go to the shop's outbound queue, except those with a `route` naming a family of this app
+(say, stock releases for the inventory family), which are handed to that family's intake.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from azure.core.exceptions import ResourceModifiedError
 
-from .orders import Order, load_order, replace_order
 from .settings import get_settings
 from .storage import queue_client
 
@@ -25,65 +29,86 @@ log = logging.getLogger("ecommerce_tasks.outcomes")
 MAX_CONFLICT_RETRIES = 8
 
 
-def make_event(event_type: str, order: Order, occurred_at: datetime, data: dict[str, Any], discriminator: str = "") -> dict[str, Any]:
+class HasOutbox(Protocol):
+    outbox: list[dict[str, Any]]
+    outbox_owner: str | None
+    outbox_until: str | None
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class OutboxStore:
+    """How to re-read and conditionally (ETag) rewrite the row that holds an outbox."""
+
+    name: str
+    reload: Callable[[], HasOutbox | None]
+    replace: Callable[[HasOutbox], None]  # raises ResourceModifiedError on a concurrent change
+
+
+def make_event(event_type: str, subject: dict[str, str], occurred_at: datetime, data: dict[str, Any], discriminator: str = "") -> dict[str, Any]:
+    """subject names what the event is about, e.g. {"order_id": "1001"} or {"sku": "MUG"}."""
+    key = next(iter(subject.values()))
     suffix = f":{discriminator}" if discriminator else ""
-    return {
-        "event_id": f"{order.order_id}:{event_type}{suffix}",
-        "type": event_type,
-        "order_id": order.order_id,
-        "occurred_at": occurred_at.isoformat(),
-        "data": data,
-    }
+    return {"event_id": f"{key}:{event_type}{suffix}", "type": event_type, **subject, "occurred_at": occurred_at.isoformat(), "data": data}
 
 
-def add_to_outbox(order: Order, events: list[dict[str, Any]], owner: str, now: datetime) -> None:
-    known = {e["event_id"] for e in order.outbox}
-    order.outbox.extend(e for e in events if e["event_id"] not in known)
-    order.outbox_owner = owner
-    order.outbox_until = (now + timedelta(minutes=get_settings().payment_lease_minutes)).isoformat()
+def add_to_outbox(holder: HasOutbox, events: list[dict[str, Any]], owner: str, now: datetime) -> None:
+    known = {e["event_id"] for e in holder.outbox}
+    holder.outbox.extend(e for e in events if e["event_id"] not in known)
+    holder.outbox_owner = owner
+    holder.outbox_until = (now + timedelta(minutes=get_settings().payment_lease_minutes)).isoformat()
 
 
-def publish_outbox(order: Order, owner: str, now: datetime) -> int:
-    """Publishes the order's pending events if this worker owns them (or their lease ran out).
+def publish_outbox(holder: HasOutbox, store: OutboxStore, owner: str, now: datetime) -> int:
+    """Publishes the pending events if this worker owns them (or their lease ran out).
 
     Returns how many events this call sent.
     """
-    if not order.outbox:
+    if not holder.outbox:
         return 0
-    lease_over = order.outbox_until is None or datetime.fromisoformat(order.outbox_until) <= now
-    if order.outbox_owner != owner:
+    lease_over = holder.outbox_until is None or datetime.fromisoformat(holder.outbox_until) <= now
+    if holder.outbox_owner != owner:
         if not lease_over:
             return 0  # another worker wrote them and is publishing them right now
         # Take over after a crash: claim first, so two recoverers cannot both publish.
-        add_to_outbox(order, [], owner, now)
+        add_to_outbox(holder, [], owner, now)
         try:
-            replace_order(order)
+            store.replace(holder)
         except ResourceModifiedError:
-            log.info("order %s: outbox claimed by another worker", order.order_id)
+            log.info("%s: outbox claimed by another worker", store.name)
             return 0
 
-    outcomes = queue_client(get_settings().shop_outcomes_queue)
-    sent_ids = []
-    for event in order.outbox:
-        outcomes.send_message(json.dumps(event, separators=(",", ":")))
-        sent_ids.append(event["event_id"])
-        log.info("order %s: published %s", order.order_id, event["type"])
-    _clear(order, set(sent_ids))
+    sent_ids = set()
+    for event in holder.outbox:
+        _deliver(event)
+        sent_ids.add(event["event_id"])
+        log.info("%s: published %s", store.name, event["type"])
+    _clear(holder, store, sent_ids)
     return len(sent_ids)
 
 
-def _clear(order: Order, sent_ids: set[str]) -> None:
+def _deliver(event: dict[str, Any]) -> None:
+    route = event.get("route")
+    if route == "inventory":
+        from .inventory.intake import record_stock_event  # a family of this app, not the shop
+
+        record_stock_event(event["data"])
+    else:
+        queue_client(get_settings().shop_outcomes_queue).send_message(json.dumps(event, separators=(",", ":")))
+
+
+def _clear(holder: HasOutbox, store: OutboxStore, sent_ids: set[str]) -> None:
     for _ in range(MAX_CONFLICT_RETRIES):
-        order.outbox = [e for e in order.outbox if e["event_id"] not in sent_ids]
-        if not order.outbox:
-            order.outbox_owner = None
-            order.outbox_until = None
+        holder.outbox = [e for e in holder.outbox if e["event_id"] not in sent_ids]
+        if not holder.outbox:
+            holder.outbox_owner = None
+            holder.outbox_until = None
         try:
-            replace_order(order)
+            store.replace(holder)
             return
         except ResourceModifiedError:
-            fresh = load_order(order.order_id).order
+            fresh = store.reload()
             if fresh is None:
                 return
-            order = fresh
-    raise RuntimeError(f"order {order.order_id}: could not clear its outbox after {MAX_CONFLICT_RETRIES} conflicts")
+            holder = fresh
+    raise RuntimeError(f"{store.name}: could not clear its outbox after {MAX_CONFLICT_RETRIES} conflicts")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import duework
 from ..http import PermanentProviderError
-from ..orders import OrderRecord, load_order, order_update_operation, orders_table, parse_iso, utcnow
+from ..orders import OrderRecord, load_order, order_outbox, order_update_operation, orders_table, parse_iso, utcnow
 from ..outcomes import add_to_outbox, publish_outbox
 from ..providers.payments import PaymentProvider, PaymentStatus, payment_providers
 from ..settings import Settings, get_settings
@@ -66,7 +66,7 @@ def check_payment(message: CheckMessage, now: datetime | None = None, providers:
     else:
         raise RuntimeError(f"order {order_id}: gave up after {MAX_CONFLICT_RETRIES} concurrent updates")
 
-    publish_outbox(decision.order, owner, now)
+    publish_outbox(decision.order, order_outbox(order_id), owner, now)
     stranded = decision.order.outbox and decision.order.outbox_owner != owner
     if stranded:
         # Another worker's events are not yet published. If it crashed they must not be stranded:

@@ -69,7 +69,7 @@ def decide(record: OrderRecord, fetched: dict[str, PaymentStatus], now: datetime
             for payment_id, state in newly.items():
                 if state.ended_unpaid:
                     decision.events.append(
-                        make_event("payment.failed", order, now, {"payment_id": payment_id, "status": state.value}, payment_id)
+                        make_event("payment.failed", {"order_id": order.order_id}, now, {"payment_id": payment_id, "status": state.value}, payment_id)
                     )
             _maybe_cancel(decision, list(attempts.values()), now)
     elif order.status == OrderStatus.CANCELLED and paid:
@@ -82,7 +82,7 @@ def decide(record: OrderRecord, fetched: dict[str, PaymentStatus], now: datetime
                 decision.order_changed = True
                 decision.outcome = "paid twice"
                 decision.events.append(
-                    make_event("order.review_needed", order, now, {"reason": order.review_reason}, attempt.payment_id)
+                    make_event("order.review_needed", {"order_id": order.order_id}, now, {"reason": order.review_reason}, attempt.payment_id)
                 )
 
     decision.next_check_at = _next_check(order, list(attempts.values()), now, checks, settings)
@@ -117,7 +117,7 @@ def _mark_paid(decision: Decision, attempt: PaymentAttempt, status: PaymentStatu
     _paid_fields(decision.order, attempt, status, now)
     decision.order_changed = True
     decision.outcome = "paid"
-    decision.events.append(make_event("order.paid", decision.order, now, _paid_data(decision.order)))
+    decision.events.append(make_event("order.paid", {"order_id": decision.order.order_id}, now, _paid_data(decision.order)))
 
 
 def _late_payment(decision: Decision, attempt: PaymentAttempt, status: PaymentStatus | None, now: datetime) -> None:
@@ -128,7 +128,7 @@ def _late_payment(decision: Decision, attempt: PaymentAttempt, status: PaymentSt
     order.review_reason = f"late payment: order was {cancelled}; its released stock may be gone"
     decision.order_changed = True
     decision.outcome = "late payment"
-    decision.events.append(make_event("order.late_payment", order, now, _paid_data(order)))
+    decision.events.append(make_event("order.late_payment", {"order_id": order.order_id}, now, _paid_data(order)))
 
 
 def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datetime) -> None:
@@ -154,7 +154,7 @@ def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datet
         "status": "pending",  # the inventory family applies it
     }
     decision.events.append(
-        make_event("order.cancelled", order, now, {"reason": reason, "release_stock": order.lines})
+        make_event("order.cancelled", {"order_id": order.order_id}, now, {"reason": reason, "release_stock": order.lines})
     )
 
 
