@@ -92,7 +92,7 @@ def _deliver(event: dict[str, Any]) -> None:
     if route == "inventory":
         from .inventory.intake import record_stock_event  # a family of this app, not the shop
 
-        record_stock_event(event["data"])
+        record_stock_event(event["data"], unknown_product_ok=True)
     else:
         queue_client(get_settings().shop_outcomes_queue).send_message(json.dumps(event, separators=(",", ":")))
 

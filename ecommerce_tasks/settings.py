@@ -37,6 +37,7 @@ class Settings:
     shop_events_queue: str
     shop_outcomes_queue: str
     payment_checks_queue: str
+    stock_updates_queue: str
 
     mollie_api_base_url: str
     mollie_api_key: str
@@ -67,6 +68,7 @@ class Settings:
             shop_events_queue=_str("SHOP_EVENTS_QUEUE", "shop-events"),
             shop_outcomes_queue=_str("SHOP_OUTCOMES_QUEUE", "shop-outcomes"),
             payment_checks_queue=_str("PAYMENT_CHECKS_QUEUE", "payment-checks"),
+            stock_updates_queue=_str("STOCK_UPDATES_QUEUE", "stock-updates"),
             mollie_api_base_url=_str("MOLLIE_API_BASE_URL", "https://api.mollie.com/v2"),
             mollie_api_key=os.environ.get("MOLLIE_API_KEY", ""),
             stripe_api_base_url=_str("STRIPE_API_BASE_URL", "https://api.stripe.com/v1"),

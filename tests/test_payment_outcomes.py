@@ -66,7 +66,7 @@ def test_unpaid_end_cancels_order_and_records_stock_release(host, env, sandbox, 
     order = load_order("o-end").order
     assert (order.status, order.cancel_reason) == ("cancelled", f"payment_{status}")
     release = orders_table().get_entity("o-end", "stockrelease")
-    assert release["status"] == "pending" and '"sku": "SKU-1"' in release["lines"]
+    assert release["reason"] == f"payment_{status}" and '"sku": "SKU-1"' in release["lines"]
     events = drain_outcomes(env.shop_outcomes_queue)
     assert [e["type"] for e in events] == ["payment.failed", "order.cancelled"]
     assert events[1]["data"]["release_stock"] == [{"sku": "SKU-1", "quantity": 2, "name": "Mug"}]

@@ -14,22 +14,30 @@ from ..orders import ORDER_ROW, Order, OrderStatus, PaymentAttempt, iso, load_or
 from ..payments.lookup import remember_payment
 from ..settings import get_settings
 from ..work import parse
-from .events import SHOP_EVENT, OrderPlaced, PaymentRef, PaymentStarted
+from ..inventory.intake import record_stock_event, upsert_product
+from .events import SHOP_EVENT, OrderPlaced, PaymentRef, PaymentStarted, ProductUpserted, StockChanged
 
 log = logging.getLogger("ecommerce_tasks.intake")
 
 PAYMENTS = "payments"
 
 
-def parse_event(body: str) -> OrderPlaced | PaymentStarted:
+ShopEventModel = OrderPlaced | PaymentStarted | ProductUpserted | StockChanged
+
+
+def parse_event(body: str) -> ShopEventModel:
     return parse(SHOP_EVENT, body, "shop event")
 
 
-def apply_event(event: OrderPlaced | PaymentStarted) -> None:
+def apply_event(event: ShopEventModel) -> None:
     if isinstance(event, OrderPlaced):
         _place_order(event)
-    else:
+    elif isinstance(event, PaymentStarted):
         _start_payment(event)
+    elif isinstance(event, ProductUpserted):
+        upsert_product(event)
+    else:
+        record_stock_event(event)
 
 
 def _place_order(event: OrderPlaced) -> None:

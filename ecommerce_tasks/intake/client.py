@@ -9,8 +9,7 @@ from pydantic import BaseModel
 
 from ..settings import get_settings
 from ..storage import enqueue
-from .apply import apply_event, parse_event
-from .events import OrderPlaced, PaymentStarted
+from .apply import ShopEventModel, apply_event, parse_event
 
 
 class ShopIntake:
@@ -28,6 +27,6 @@ class ShopIntake:
         apply_event(self._validate(event))
 
     @staticmethod
-    def _validate(event: dict[str, Any] | BaseModel) -> OrderPlaced | PaymentStarted:
+    def _validate(event: dict[str, Any] | BaseModel) -> ShopEventModel:
         body = event.model_dump_json() if isinstance(event, BaseModel) else json.dumps(event, default=str)
         return parse_event(body)

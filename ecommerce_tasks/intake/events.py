@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -64,9 +63,47 @@ class PaymentStarted(PaymentRef):
     order_id: EntityId
 
 
-ShopEvent = Annotated[Union[OrderPlaced, PaymentStarted], Field(discriminator="type")]
+class ProductUpserted(Strict):
+    """A product whose stock the autopilot keeps (created, or its settings changed)."""
+
+    type: Literal["product.upserted"]
+    event_id: EntityId
+    sku: EntityId
+    name: Annotated[str, Field(max_length=200)] = ""
+    allow_backorders: bool = False
+    sell_threshold: Annotated[int, Field(ge=0, le=1_000_000)] = Field(0, description="unavailable at or below this sellable stock")
+    low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000)] = Field(5, description="the merchant is alerted at or below this")
+
+
+StockKind = Literal["return_received", "damaged", "lost", "delivery_received", "recount", "reserved", "released", "shipped"]
+
+
+class StockChanged(Strict):
+    """Something happened to a product's stock. Every kind but recount carries a positive quantity;
+    a recount carries the absolute `counted` level at `occurred_at`."""
+
+    type: Literal["stock.changed"]
+    event_id: EntityId
+    sku: EntityId
+    kind: StockKind
+    occurred_at: AwareDatetime
+    quantity: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
+    counted: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    resellable: bool = True  # return_received only: a return that cannot be sold again is recorded, not stocked
+    order_id: EntityId | None = None  # reserved, released, shipped
+    note: Annotated[str, Field(max_length=500)] = ""
+
+    @model_validator(mode="after")
+    def _fields_fit_the_kind(self) -> "StockChanged":
+        if self.kind == "recount":
+            if self.counted is None or self.quantity is not None:
+                raise ValueError("a recount carries `counted` (the absolute level) and no `quantity`")
+        elif self.quantity is None or self.counted is not None:
+            raise ValueError(f"{self.kind} carries a positive `quantity` and no `counted`")
+        if self.kind in {"reserved", "released", "shipped"} and not self.order_id:
+            raise ValueError(f"{self.kind} needs the `order_id` it belongs to")
+        return self
+
+
+ShopEvent = Annotated[Union[OrderPlaced, PaymentStarted, ProductUpserted, StockChanged], Field(discriminator="type")]
 SHOP_EVENT = TypeAdapter(ShopEvent)
-
-
-def event_time(event: OrderPlaced | PaymentStarted) -> datetime:
-    return event.placed_at if isinstance(event, OrderPlaced) else event.created_at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -129,6 +130,8 @@ def _late_payment(decision: Decision, attempt: PaymentAttempt, status: PaymentSt
     decision.order_changed = True
     decision.outcome = "late payment"
     decision.events.append(make_event("order.late_payment", {"order_id": order.order_id}, now, _paid_data(order)))
+    # Take the stock back if it is still there; the inventory flags a reservation it cannot meet.
+    decision.events += stock_events(order, "reserved", now)
 
 
 def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datetime) -> None:
@@ -151,11 +154,29 @@ def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datet
         "lines": json.dumps(order.lines),
         "reason": reason,
         "recorded_at": now.isoformat(),
-        "status": "pending",  # the inventory family applies it
     }
     decision.events.append(
         make_event("order.cancelled", {"order_id": order.order_id}, now, {"reason": reason, "release_stock": order.lines})
     )
+    decision.events += stock_events(order, "released", now)
+
+
+def stock_events(order: Order, kind: str, now: datetime) -> list[dict[str, Any]]:
+    """Internal events for the inventory family (routed there by the outbox, not sent to the shop)."""
+    quantities: dict[str, int] = {}
+    for line in order.lines:
+        quantities[line["sku"]] = quantities.get(line["sku"], 0) + int(line["quantity"])
+    events = []
+    for sku, quantity in quantities.items():
+        event_id = f"o.{order.order_id}.{kind}.{sku}"
+        if len(event_id) > 64:
+            event_id = "o." + hashlib.sha1(event_id.encode()).hexdigest()  # noqa: S324 - an id, not security
+        data = {
+            "type": "stock.changed", "event_id": event_id, "sku": sku, "kind": kind, "quantity": quantity,
+            "order_id": order.order_id, "occurred_at": now.isoformat(), "note": f"payments: order {order.status}",
+        }
+        events.append({**make_event(f"stock.{kind}", {"order_id": order.order_id}, now, data, sku), "route": "inventory"})
+    return events
 
 
 def _next_check(order: Order, attempts: list[PaymentAttempt], now: datetime, checks: int, settings: Settings) -> datetime | None:
