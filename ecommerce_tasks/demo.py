@@ -17,6 +17,7 @@ import httpx
 from .devtools import Azurite, local_environment
 from .http import close_http_client
 from .intake import ShopIntake
+from .inventory.model import ledger, load_product
 from .orders import load_order
 from .runner import HostConfig, LocalHost
 from .sandbox import SandboxClient, SandboxServer
@@ -74,6 +75,41 @@ def _seed(sandbox: SandboxClient) -> None:
     enqueue(os.environ["SHOP_EVENTS_QUEUE"], {"type": "order.placed", "order_id": "demo-9999", "amount": "lots"})
 
 
+PRODUCTS = {
+    "MUG-BLUE": {"name": "Blue mug", "low_stock_threshold": 5},
+    "TEA-50": {"name": "Tea, 50 bags", "low_stock_threshold": 3},
+    "POT-RED": {"name": "Red teapot", "low_stock_threshold": 1},
+}
+
+
+def _stock(event_id: str, sku: str, kind: str, minutes_ago: float, **fields) -> dict:
+    occurred = (NOW - timedelta(minutes=minutes_ago)).isoformat()
+    return {"type": "stock.changed", "event_id": event_id, "sku": sku, "kind": kind, "occurred_at": occurred, **fields}
+
+
+def _seed_stock() -> None:
+    intake = ShopIntake()
+    for sku, settings in PRODUCTS.items():
+        intake.send({"type": "product.upserted", "event_id": f"p-{sku}", "sku": sku, **settings})
+    events = [
+        _stock("s-mug-in", "MUG-BLUE", "delivery_received", 5 * 24 * 60, quantity=30),
+        _stock("s-tea-in", "TEA-50", "delivery_received", 5 * 24 * 60, quantity=20),
+        _stock("s-pot-in", "POT-RED", "delivery_received", 5 * 24 * 60, quantity=1),
+    ]
+    for order_id, (_, _, _, minutes_ago, _) in SHOP.items():  # the shop reserves stock at checkout
+        events.append(_stock(f"s-{order_id}-mug", "MUG-BLUE", "reserved", minutes_ago, quantity=2, order_id=order_id))
+        events.append(_stock(f"s-{order_id}-tea", "TEA-50", "reserved", minutes_ago, quantity=1, order_id=order_id))
+    events += [
+        _stock("s-mug-return", "MUG-BLUE", "return_received", 50, quantity=1, resellable=True),
+        _stock("s-mug-broken", "MUG-BLUE", "damaged", 40, quantity=2, note="dropped in the warehouse"),
+        _stock("s-tea-count", "TEA-50", "recount", 30, counted=19),
+    ]
+    for event in events:
+        intake.send(event)
+        if event["event_id"] == "s-mug-return":
+            intake.send(event)  # the warehouse system sends one event twice: applied once
+
+
 def _ref(provider: str, payment_id: str, minutes_ago: float) -> dict:
     return {"provider": provider, "payment_id": payment_id, "created_at": (NOW - timedelta(minutes=minutes_ago)).isoformat()}
 
@@ -103,6 +139,7 @@ def run_demo() -> int:
 
         print(f"Seeding a sample shop: {len(SHOP)} orders and one malformed event, sent as base64 JSON to the intake queue")
         _seed(sandbox)
+        _seed_stock()
         REQUEST_COUNTER.reset()
         started = time.perf_counter()
         first = host.run_once()
@@ -119,11 +156,19 @@ def run_demo() -> int:
             print(f"  POST /api/payments/webhook/mollie id={payment_id} -> {answer.status_code}")
         unauthenticated = httpx.post(url, data={"id": "tr_1009x"})
         print(f"  the same call without the function key -> {unauthenticated.status_code}")
+        print("Meanwhile: a customer buys the last red teapot")
+        ShopIntake().send(_stock("s-pot-sold", "POT-RED", "reserved", 0, quantity=1, order_id="shop-7001"))
         second = host.run_once()
         server.shutdown()
         server.server_close()
         elapsed = time.perf_counter() - started
-        print(f"Run 2 (webhook checks): {_stats(second)}")
+        print(f"Run 2 (webhook checks, stock released by cancellations, the teapot sold): {_stats(second)}")
+        print(f"  POT-RED is {'on sale' if load_product('POT-RED')[0].available else 'sold out: no longer on sale'}")
+        print("Then: a supplier delivers 6 red teapots")
+        ShopIntake().send(_stock("s-pot-delivery", "POT-RED", "delivery_received", 0, quantity=6))
+        third = host.run_once()
+        print(f"Run 3 (the delivery): {_stats(third)}")
+        print(f"  POT-RED is {'on sale again' if load_product('POT-RED')[0].available else 'still sold out'}")
 
         _report(os.environ["SHOP_OUTCOMES_QUEUE"], os.environ["SHOP_EVENTS_QUEUE"], elapsed)
         close_http_client()
@@ -144,6 +189,17 @@ def _report(outcomes_queue: str, events_queue: str, elapsed: float) -> None:
     for order_id, (situation, *_rest) in SHOP.items():
         order = load_order(order_id).order
         print(f"{order_id:<10} {situation:<50} {_describe(order) if order else 'MISSING'}")
+    print("-" * 118)
+
+    print()
+    print("Stock (every level equals the sum of its ledger)")
+    print("-" * 118)
+    print(f"{'product':<10} {'on hand':>8} {'reserved':>9} {'sellable':>9} {'selling':>8} {'ledger':>7}  ledger adds up")
+    for sku in PRODUCTS:
+        product, _ = load_product(sku)
+        rows = ledger(sku)
+        adds_up = product.on_hand == sum(r["delta_on_hand"] for r in rows) and product.reserved == sum(r["delta_reserved"] for r in rows)
+        print(f"{sku:<10} {product.on_hand:>8} {product.reserved:>9} {product.sellable:>9} {'yes' if product.available else 'NO':>8} {len(rows):>7}  {'yes' if adds_up else 'NO'}")
     print("-" * 118)
 
     client = queue_client(outcomes_queue)

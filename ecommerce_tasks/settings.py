@@ -50,6 +50,7 @@ class Settings:
     http_backoff_max_seconds: float
 
     fanout_concurrency: int
+    unknown_entity_tries: int
     payment_first_check_minutes: float
     payment_backoff_base_minutes: float
     payment_backoff_max_minutes: float
@@ -78,6 +79,7 @@ class Settings:
             http_backoff_base_seconds=_float("HTTP_BACKOFF_BASE_SECONDS", 0.5),
             http_backoff_max_seconds=_float("HTTP_BACKOFF_MAX_SECONDS", 20.0),
             fanout_concurrency=_int("FANOUT_CONCURRENCY", 64),
+            unknown_entity_tries=_int("UNKNOWN_ENTITY_TRIES", 3),
             payment_first_check_minutes=_float("PAYMENT_FIRST_CHECK_MINUTES", 2.0),
             payment_backoff_base_minutes=_float("PAYMENT_BACKOFF_BASE_MINUTES", 5.0),
             payment_backoff_max_minutes=_float("PAYMENT_BACKOFF_MAX_MINUTES", 360.0),

@@ -32,6 +32,18 @@ class PermanentError(Exception):
     """Retrying cannot help: bad input, an unknown id, or a provider's definite refusal."""
 
 
+class RetryLater(PermanentError):
+    """Names something not (yet) known that another message may be creating right now (events
+    of one shop overtake each other on a queue). Retried a few times, spaced by the host's
+    visibility timeout, then rejected like any PermanentError."""
+
+
+def retry_later_tries() -> int:
+    from .settings import get_settings
+
+    return get_settings().unknown_entity_tries
+
+
 def body_key(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()[:40]
 
@@ -79,6 +91,12 @@ def process(queue: str, message_id: str, body: str, dequeue_count: int, handler:
     """Runs handler(body) with the failure rules above."""
     try:
         handler(body)
+    except RetryLater as exc:
+        if dequeue_count < retry_later_tries():
+            log.info("message %s on %s waits (try %d): %s", message_id, queue, dequeue_count, mask_text(str(exc)))
+            raise
+        log.error("message %s on %s rejected after %d tries: %s", message_id, queue, dequeue_count, mask_text(str(exc)))
+        record_failure(queue, message_id, body, "rejected", str(exc), dequeue_count)
     except PermanentError as exc:
         log.error("message %s on %s rejected: %s", message_id, queue, mask_text(str(exc)))
         record_failure(queue, message_id, body, "rejected", str(exc), dequeue_count)

@@ -11,7 +11,7 @@ from azure.data.tables import UpdateMode
 from .. import duework
 from ..intake.events import ProductUpserted, StockChanged
 from ..orders import utcnow
-from ..work import PermanentError
+from ..work import RetryLater
 from .model import INBOX, PRODUCT_ROW, Product, stock_table
 
 log = logging.getLogger("ecommerce_tasks.inventory")
@@ -42,7 +42,7 @@ def record_stock_event(event: StockChanged | dict[str, Any], unknown_product_ok:
         if unknown_product_ok:
             log.info("stock event %s: product %s is not managed here; skipped", event.event_id, event.sku)
             return False
-        raise PermanentError(f"unknown product {event.sku!r} (send product.upserted first)")
+        raise RetryLater(f"unknown product {event.sku!r} (send product.upserted first)")
     try:
         stock_table().create_entity(
             {"PartitionKey": event.sku, "RowKey": INBOX + event.event_id, "event": event.model_dump_json(), "occurred_at": event.occurred_at.isoformat()}
