@@ -2,10 +2,11 @@
 
 import azure.functions as func
 
+from ecommerce_tasks.cleanup.functions import bp as cleanup
 from ecommerce_tasks.intake.functions import bp as intake
 from ecommerce_tasks.inventory.functions import bp as inventory
 from ecommerce_tasks.payments.functions import bp as payments
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (intake, payments, inventory):
+for blueprint in (intake, payments, inventory, cleanup):
     app.register_functions(blueprint)

@@ -28,15 +28,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"unknown task(s): {', '.join(sorted(unknown))}; known: {', '.join(host.families())}", file=sys.stderr)
         return 2
     if args.dry_run:
+        from .cleanup.scan import scan_cleanup
+        from .inventory.scan import scan_stock_work
         from .payments.scan import scan_due_payments
 
-        dry_runs = {"payments": lambda: scan_due_payments(dry_run=True)}
+        def payments() -> None:
+            report = scan_due_payments(dry_run=True)
+            print(f"payments: {report.found} due; would do:")
+            for entity_id, outcome in report.previews.items():
+                print(f"  {entity_id}: {outcome}")
+
+        def inventory() -> None:
+            report = scan_stock_work(dry_run=True)
+            print(f"inventory: {report['found']} due; would apply the pending events of: {', '.join(report['products'])}")
+
+        def cleanup() -> None:
+            for kind, report in scan_cleanup(dry_run=True).items():
+                print(f"cleanup {kind}: {report['due']} due")
+                for action, ids in report.items():
+                    if action.startswith("would"):
+                        print(f"  {action}: {', '.join(ids)}")
+
+        dry_runs = {"payments": payments, "inventory": inventory, "cleanup": cleanup}
         for family in sorted(families or dry_runs):
             if family in dry_runs:
-                report = dry_runs[family]()
-                print(f"{family}: {report.found} due; would do:")
-                for entity_id, outcome in report.previews.items():
-                    print(f"  {entity_id}: {outcome}")
+                dry_runs[family]()
         print("dry run: nothing was changed")
         return 0
     report = host.run_once(families)

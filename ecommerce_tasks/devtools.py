@@ -28,6 +28,8 @@ def local_environment(tag: str, mollie_url: str, stripe_url: str) -> dict[str, s
         "SHOP_OUTCOMES_QUEUE": f"{tag}-shop-outcomes",
         "PAYMENT_CHECKS_QUEUE": f"{tag}-payment-checks",
         "STOCK_UPDATES_QUEUE": f"{tag}-stock-updates",
+        "CLEANUP_QUEUE": f"{tag}-cleanup-work",
+        "CLEANUP_SCAN_SCHEDULE": "0 0 * * * *",
         "PAYMENTS_SCAN_SCHEDULE": "0 */2 * * * *",
         "INVENTORY_SCAN_SCHEDULE": "0 * * * * *",
         "MOLLIE_API_BASE_URL": mollie_url,

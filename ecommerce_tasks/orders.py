@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -27,10 +27,6 @@ class OrderStatus:
     AWAITING_PAYMENT = "awaiting_payment"
     PAID = "paid"
     CANCELLED = "cancelled"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def iso(moment: datetime | None) -> str | None:

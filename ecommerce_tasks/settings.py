@@ -30,6 +30,13 @@ def _float(name: str, default: float) -> float:
     return float(raw) if raw else default
 
 
+def _choice(name: str, default: str, allowed: set[str]) -> str:
+    value = _str(name, default)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {sorted(allowed)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     storage_connection: str
@@ -38,6 +45,7 @@ class Settings:
     shop_outcomes_queue: str
     payment_checks_queue: str
     stock_updates_queue: str
+    cleanup_queue: str
 
     mollie_api_base_url: str
     mollie_api_key: str
@@ -57,6 +65,12 @@ class Settings:
     payment_window_hours: float
     payment_lease_minutes: float
     late_payment_watch_days: float
+    cleanup_mode: str
+    abandoned_after_hours: float
+    empty_cart_after_hours: float
+    lead_retention_days: float
+    cleanup_chunk: int
+    cleanup_max_per_run: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -70,6 +84,7 @@ class Settings:
             shop_outcomes_queue=_str("SHOP_OUTCOMES_QUEUE", "shop-outcomes"),
             payment_checks_queue=_str("PAYMENT_CHECKS_QUEUE", "payment-checks"),
             stock_updates_queue=_str("STOCK_UPDATES_QUEUE", "stock-updates"),
+            cleanup_queue=_str("CLEANUP_QUEUE", "cleanup-work"),
             mollie_api_base_url=_str("MOLLIE_API_BASE_URL", "https://api.mollie.com/v2"),
             mollie_api_key=os.environ.get("MOLLIE_API_KEY", ""),
             stripe_api_base_url=_str("STRIPE_API_BASE_URL", "https://api.stripe.com/v1"),
@@ -86,6 +101,12 @@ class Settings:
             payment_window_hours=_float("PAYMENT_WINDOW_HOURS", 72.0),
             payment_lease_minutes=_float("PAYMENT_LEASE_MINUTES", 10.0),
             late_payment_watch_days=_float("LATE_PAYMENT_WATCH_DAYS", 30.0),
+            cleanup_mode=_choice("CLEANUP_MODE", "archive", {"archive", "delete"}),
+            abandoned_after_hours=_float("ABANDONED_AFTER_HOURS", 24.0),
+            empty_cart_after_hours=_float("EMPTY_CART_AFTER_HOURS", 2.0),
+            lead_retention_days=_float("LEAD_RETENTION_DAYS", 90.0),
+            cleanup_chunk=_int("CLEANUP_CHUNK", 50),
+            cleanup_max_per_run=_int("CLEANUP_MAX_PER_RUN", 20_000),
         )
 
     def table(self, name: str) -> str:

@@ -15,14 +15,25 @@ from ..payments.lookup import remember_payment
 from ..settings import get_settings
 from ..work import parse
 from ..inventory.intake import record_stock_event, upsert_product
-from .events import SHOP_EVENT, OrderPlaced, PaymentRef, PaymentStarted, ProductUpserted, StockChanged
+from ..cleanup.intake import complete_checkout, erase_customer, record_checkout_step
+from .events import (
+    SHOP_EVENT,
+    CheckoutCompleted,
+    CheckoutUpdated,
+    ErasureRequested,
+    OrderPlaced,
+    PaymentRef,
+    PaymentStarted,
+    ProductUpserted,
+    StockChanged,
+)
 
 log = logging.getLogger("ecommerce_tasks.intake")
 
 PAYMENTS = "payments"
 
 
-ShopEventModel = OrderPlaced | PaymentStarted | ProductUpserted | StockChanged
+ShopEventModel = OrderPlaced | PaymentStarted | ProductUpserted | StockChanged | CheckoutUpdated | CheckoutCompleted | ErasureRequested
 
 
 def parse_event(body: str) -> ShopEventModel:
@@ -36,8 +47,14 @@ def apply_event(event: ShopEventModel) -> None:
         _start_payment(event)
     elif isinstance(event, ProductUpserted):
         upsert_product(event)
-    else:
+    elif isinstance(event, StockChanged):
         record_stock_event(event)
+    elif isinstance(event, CheckoutUpdated):
+        record_checkout_step(event)
+    elif isinstance(event, CheckoutCompleted):
+        complete_checkout(event)
+    else:
+        erase_customer(event)
 
 
 def _place_order(event: OrderPlaced) -> None:

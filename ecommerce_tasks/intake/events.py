@@ -105,5 +105,70 @@ class StockChanged(Strict):
         return self
 
 
-ShopEvent = Annotated[Union[OrderPlaced, PaymentStarted, ProductUpserted, StockChanged], Field(discriminator="type")]
+CheckoutStep = Literal["cart", "line", "address", "shipping", "payment"]
+Email = Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")]
+
+
+class CheckoutLine(Strict):
+    sku: EntityId
+    quantity: Annotated[int, Field(ge=0, le=100_000)]  # 0: removed from the cart
+    unit_price: Money = "0.00"
+    name: Annotated[str, Field(max_length=200)] = ""
+
+
+class CheckoutPayment(Strict):
+    provider: Annotated[str, Field(max_length=40)]
+    payment_id: Annotated[str, Field(max_length=130)]
+    status: Literal["open", "pending", "authorized", "paid", "canceled", "expired", "failed"]
+
+
+class CheckoutUpdated(Strict):
+    """One step of a checkout, as the shop stores it: the cart, a line, the address, shipping, payment."""
+
+    type: Literal["checkout.updated"]
+    event_id: EntityId
+    checkout_id: EntityId
+    step: CheckoutStep
+    occurred_at: AwareDatetime
+    email: Email | None = None  # cart or address step
+    name: Annotated[str, Field(max_length=200)] | None = None
+    marketing_consent: bool | None = None
+    cart_url: Annotated[str, Field(pattern=r"^https://", max_length=2000)] | None = None
+    currency: Currency | None = None
+    line: CheckoutLine | None = None
+    shipping_method: Annotated[str, Field(max_length=100)] | None = None
+    payment: CheckoutPayment | None = None
+
+    @model_validator(mode="after")
+    def _step_has_its_data(self) -> "CheckoutUpdated":
+        if self.step == "line" and self.line is None:
+            raise ValueError("a line step carries `line`")
+        if self.step == "payment" and self.payment is None:
+            raise ValueError("a payment step carries `payment`")
+        return self
+
+
+class CheckoutCompleted(Strict):
+    """The checkout became an order: it is no longer abandoned, and its rows are removed."""
+
+    type: Literal["checkout.completed"]
+    event_id: EntityId
+    checkout_id: EntityId
+    order_id: EntityId
+    occurred_at: AwareDatetime
+
+
+class ErasureRequested(Strict):
+    """Erase a customer's leads and open checkouts (a GDPR request the shop received)."""
+
+    type: Literal["customer.erasure_requested"]
+    event_id: EntityId
+    email: Email
+    requested_at: AwareDatetime
+
+
+ShopEvent = Annotated[
+    Union[OrderPlaced, PaymentStarted, ProductUpserted, StockChanged, CheckoutUpdated, CheckoutCompleted, ErasureRequested],
+    Field(discriminator="type"),
+]
 SHOP_EVENT = TypeAdapter(ShopEvent)

@@ -8,9 +8,9 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import UpdateMode
 
-from .. import duework
+from .. import clock, duework
 from ..intake.events import ProductUpserted, StockChanged
-from ..orders import utcnow
+
 from ..work import RetryLater
 from .model import INBOX, PRODUCT_ROW, Product, stock_table
 
@@ -55,7 +55,7 @@ def record_stock_event(event: StockChanged | dict[str, Any], unknown_product_ok:
 
 def _make_due(sku: str) -> None:
     # Due now, to the second: a burst of events for one product shares one due row.
-    duework.schedule(INVENTORY, sku, utcnow().replace(microsecond=0))
+    duework.schedule(INVENTORY, sku, clock.utcnow().replace(microsecond=0))
 
 
 def _product_exists(sku: str) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from .. import duework
-from ..orders import utcnow
+from .. import clock, duework
+
 from ..settings import get_settings
 from ..storage import enqueue_many
 from .intake import INVENTORY
@@ -15,7 +15,7 @@ log = logging.getLogger("ecommerce_tasks.inventory")
 
 
 def scan_stock_work(now: datetime | None = None, dry_run: bool = False, limit: int = 20_000) -> dict[str, int | list[str]]:
-    now = now or utcnow()
+    now = now or clock.utcnow()
     rows = duework.find_due(INVENTORY, now, limit)
     if dry_run:
         return {"found": len(rows), "products": sorted({row["entity_id"] for row in rows})}

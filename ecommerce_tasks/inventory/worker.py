@@ -11,9 +11,9 @@ from typing import Annotated
 from azure.data.tables import TableTransactionError
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import duework
+from .. import clock, duework
 from ..intake.events import StockChanged
-from ..orders import parse_iso, utcnow
+from ..orders import parse_iso
 from ..outcomes import add_to_outbox, publish_outbox
 from ..work import PermanentError
 from .apply import apply_events
@@ -41,7 +41,7 @@ class ApplyReport:
 
 
 def apply_stock(message: ApplyMessage, now: datetime | None = None) -> ApplyReport:
-    now = now or utcnow()
+    now = now or clock.utcnow()
     owner = uuid.uuid4().hex
     report = ApplyReport()
     product = None

@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 from azure.data.tables import TableTransactionError, UpdateMode
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .. import duework
+from .. import clock, duework
 from ..http import PermanentProviderError
-from ..orders import OrderRecord, load_order, order_outbox, order_update_operation, orders_table, parse_iso, utcnow
+from ..orders import OrderRecord, load_order, order_outbox, order_update_operation, orders_table, parse_iso
 from ..outcomes import add_to_outbox, publish_outbox
 from ..providers.payments import PaymentProvider, PaymentStatus, payment_providers
 from ..settings import Settings, get_settings
@@ -46,7 +46,7 @@ class CheckMessage(BaseModel):
 def check_payment(message: CheckMessage, now: datetime | None = None, providers: dict[str, PaymentProvider] | None = None) -> Decision | None:
     """Runs one check; returns what it decided (None when there was nothing left to do)."""
     settings = get_settings()
-    now = now or utcnow()
+    now = now or clock.utcnow()
     providers = providers or payment_providers(settings)
     order_id = message.order_id or _order_of(message)
     owner = uuid.uuid4().hex  # this invocation, as owner of the outbox events it writes

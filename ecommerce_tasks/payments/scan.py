@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .. import duework
-from ..orders import utcnow
+from .. import clock, duework
+
 from ..providers.payments import payment_providers
 from ..settings import get_settings
 from ..storage import enqueue_many
@@ -27,7 +27,7 @@ class ScanReport:
 
 def scan_due_payments(now: datetime | None = None, dry_run: bool = False, limit: int = MAX_PER_RUN) -> ScanReport:
     settings = get_settings()
-    now = now or utcnow()
+    now = now or clock.utcnow()
     rows = duework.find_due(PAYMENTS, now, limit)
     report = ScanReport(found=len(rows))
     if dry_run:

@@ -1,0 +1,64 @@
+"""Receiving checkout steps, completions and erasure requests."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from .. import duework
+from ..intake.events import CheckoutCompleted, CheckoutUpdated, ErasureRequested
+from ..settings import get_settings
+from .model import checkouts_table, customer_key, customers_table, delete_rows, leads_table, load_checkout
+
+log = logging.getLogger("ecommerce_tasks.cleanup")
+
+CHECKOUTS = "checkouts"
+LEADS = "leads"
+
+
+def record_checkout_step(event: CheckoutUpdated) -> None:
+    row_key = f"line|{event.line.sku}" if event.line else event.step
+    row = {
+        "PartitionKey": event.checkout_id,
+        "RowKey": row_key,
+        "step": event.step,
+        "occurred_at": event.occurred_at.isoformat(),
+        "event": event.model_dump_json(exclude_none=True),
+    }
+    checkouts_table().upsert_entity(row)
+    if event.email:
+        customers_table().upsert_entity({"PartitionKey": customer_key(event.email), "RowKey": f"checkout|{event.checkout_id}"})
+    duework.schedule(CHECKOUTS, event.checkout_id, first_look(event.occurred_at))
+
+
+def first_look(activity: datetime) -> datetime:
+    """When an idle checkout is first worth a look: the sooner threshold, to the hour, so that the
+    events of one busy hour share one due row. The worker reschedules if it is not idle yet."""
+    settings = get_settings()
+    sooner = min(settings.empty_cart_after_hours, settings.abandoned_after_hours)
+    due = activity + timedelta(hours=sooner)
+    return due.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def complete_checkout(event: CheckoutCompleted) -> None:
+    rows = load_checkout(event.checkout_id)
+    delete_rows(checkouts_table(), rows)
+    log.info("checkout %s became order %s: %d rows removed", event.checkout_id, event.order_id, len(rows))
+
+
+def erase_customer(event: ErasureRequested) -> dict[str, int]:
+    """Deletes every lead and open checkout of the customer, then the index entries themselves."""
+    key = customer_key(event.email)
+    entries = [dict(e) for e in customers_table().query_entities("PartitionKey eq @k", parameters={"k": key})]
+    erased = {"checkouts": 0, "leads": 0}
+    for entry in entries:
+        kind, entity_id = entry["RowKey"].split("|", 1)
+        if kind == "checkout":
+            delete_rows(checkouts_table(), load_checkout(entity_id))
+            erased["checkouts"] += 1
+        else:
+            leads_table().delete_entity(entity_id, "lead")
+            erased["leads"] += 1
+    delete_rows(customers_table(), entries)
+    log.info("erasure %s: %d checkouts and %d leads deleted", event.event_id, erased["checkouts"], erased["leads"])
+    return erased
