@@ -17,6 +17,7 @@ import httpx
 from .devtools import Azurite, local_environment
 from .http import close_http_client
 from .intake import ShopIntake
+from .cleanup.model import leads_table, load_checkout
 from .inventory.model import ledger, load_product
 from .orders import load_order
 from .runner import HostConfig, LocalHost
@@ -110,6 +111,41 @@ def _seed_stock() -> None:
             intake.send(event)  # the warehouse system sends one event twice: applied once
 
 
+# checkout id -> (situation, hours idle, contact e-mail, consent, lines, payment status)
+CHECKOUTS = {
+    "cart-2001": ("abandoned, contact and consent", 30, "ann@example.com", True, True, None),
+    "cart-2002": ("abandoned, no consent; then erased on request", 30, "bob@example.com", False, True, None),
+    "cart-2003": ("abandoned, no contact details", 30, None, False, True, None),
+    "cart-2004": ("empty cart, 3 hours idle", 3, None, False, False, None),
+    "cart-2005": ("abandoned at the bank page (authorized)", 30, "cy@example.com", True, True, "authorized"),
+    "cart-2006": ("still shopping (1 hour idle)", 1, "di@example.com", True, True, None),
+    "cart-2007": ("became order demo-1001", 30, "ed@example.com", True, True, None),
+}
+
+
+def _seed_checkouts() -> None:
+    intake = ShopIntake()
+    for checkout_id, (_, hours, email, consent, lines, payment) in CHECKOUTS.items():
+
+        def at(offset: float, idle: float = hours) -> str:
+            return (NOW - timedelta(hours=idle + offset)).isoformat()
+
+        base = {"type": "checkout.updated", "checkout_id": checkout_id}
+        intake.send({**base, "event_id": f"{checkout_id}-cart", "step": "cart", "occurred_at": at(0.5), "currency": "EUR",
+                     "cart_url": f"https://shop.example/cart/{checkout_id}"})
+        if lines:
+            intake.send({**base, "event_id": f"{checkout_id}-line", "step": "line", "occurred_at": at(0.4),
+                         "line": {"sku": "MUG-BLUE", "quantity": 2, "unit_price": "12.50", "name": "Blue mug"}})
+        if email:
+            intake.send({**base, "event_id": f"{checkout_id}-address", "step": "address", "occurred_at": at(0.2),
+                         "email": email, "name": "Sam Example", "marketing_consent": consent})
+        if payment:
+            intake.send({**base, "event_id": f"{checkout_id}-pay", "step": "payment", "occurred_at": at(0),
+                         "payment": {"provider": "mollie", "payment_id": "tr_2005x", "status": payment}})
+    intake.send({"type": "checkout.completed", "event_id": "cart-2007-done", "checkout_id": "cart-2007", "order_id": "demo-1001",
+                 "occurred_at": NOW.isoformat()})
+
+
 def _ref(provider: str, payment_id: str, minutes_ago: float) -> dict:
     return {"provider": provider, "payment_id": payment_id, "created_at": (NOW - timedelta(minutes=minutes_ago)).isoformat()}
 
@@ -140,6 +176,7 @@ def run_demo() -> int:
         print(f"Seeding a sample shop: {len(SHOP)} orders and one malformed event, sent as base64 JSON to the intake queue")
         _seed(sandbox)
         _seed_stock()
+        _seed_checkouts()
         REQUEST_COUNTER.reset()
         started = time.perf_counter()
         first = host.run_once()
@@ -166,13 +203,29 @@ def run_demo() -> int:
         print(f"  POT-RED is {'on sale' if load_product('POT-RED')[0].available else 'sold out: no longer on sale'}")
         print("Then: a supplier delivers 6 red teapots")
         ShopIntake().send(_stock("s-pot-delivery", "POT-RED", "delivery_received", 0, quantity=6))
+        print("And: bob@example.com asks the shop to erase his data")
+        ShopIntake().send({"type": "customer.erasure_requested", "event_id": "gdpr-1", "email": "bob@example.com", "requested_at": NOW.isoformat()})
         third = host.run_once()
-        print(f"Run 3 (the delivery): {_stats(third)}")
+        print(f"Run 3 (the delivery, the erasure): {_stats(third)}")
         print(f"  POT-RED is {'on sale again' if load_product('POT-RED')[0].available else 'still sold out'}")
 
         _report(os.environ["SHOP_OUTCOMES_QUEUE"], os.environ["SHOP_EVENTS_QUEUE"], elapsed)
         close_http_client()
     return 0
+
+
+def _checkout_outcome(checkout_id: str) -> str:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    rows = load_checkout(checkout_id)
+    if rows:
+        return f"untouched ({len(rows)} rows kept)"
+    try:
+        lead = leads_table().get_entity(checkout_id, "lead")
+    except ResourceNotFoundError:
+        return "gone: no checkout rows, no lead"
+    reminder = "one reminder due" if lead["reminder"] == "due" else "no reminder (no consent)"
+    return f"archived as a lead, {lead['value']} {lead['currency']}, last step {lead['last_step']}; {reminder}"
 
 
 def _stats(report) -> str:
@@ -200,6 +253,13 @@ def _report(outcomes_queue: str, events_queue: str, elapsed: float) -> None:
         rows = ledger(sku)
         adds_up = product.on_hand == sum(r["delta_on_hand"] for r in rows) and product.reserved == sum(r["delta_reserved"] for r in rows)
         print(f"{sku:<10} {product.on_hand:>8} {product.reserved:>9} {product.sellable:>9} {'yes' if product.available else 'NO':>8} {len(rows):>7}  {'yes' if adds_up else 'NO'}")
+    print("-" * 118)
+
+    print()
+    print("Checkouts")
+    print("-" * 118)
+    for checkout_id, (situation, *_rest) in CHECKOUTS.items():
+        print(f"{checkout_id:<10} {situation:<50} {_checkout_outcome(checkout_id)}")
     print("-" * 118)
 
     client = queue_client(outcomes_queue)
