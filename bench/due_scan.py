@@ -1,58 +1,64 @@
-"""Due scan cost: entities read and requests per due order, as the history grows.
+"""Due scan: entities read and time per due order as the history grows (1% due).
 
-    .venv/bin/python -m bench.due_scan --old 10000 --due 100
-
-The history is built through the real path (intake, scan, checks: every old order ends paid),
-then `due` new orders wait for their first check and one scan is measured.
+The history (finished orders) is written straight into the orders table with the async client,
+the way the payment path leaves it: an order row and no due-index row. The due orders get their
+order rows and the due-index rows that intake writes. One scan (find due + lease) is measured.
 """
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+
+from azure.data.tables.aio import TableClient as AsyncTableClient
 
 from ecommerce_tasks import duework
-from ecommerce_tasks.runner import HostConfig, LocalHost
+from ecommerce_tasks.orders import orders_table
+from ecommerce_tasks.settings import get_settings
 from ecommerce_tasks.storage import REQUEST_COUNTER
 
-from .common import bench_environment, seed_orders
+from .common import bench_environment
 
 
-def measure(old: int, due: int) -> dict:
-    with bench_environment() as sandbox:
-        host = LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))
-        started = time.perf_counter()
-        seed_orders(sandbox, old, "old", "paid")
-        host.run_once({"payments"})
-        history_seconds = time.perf_counter() - started
-        seed_orders(sandbox, due, "due", "open")
+def _order(order_id: str, status: str) -> dict:
+    return {"PartitionKey": order_id, "RowKey": "order", "order_id": order_id, "status": status, "amount": "10.00", "currency": "EUR",
+            "placed_at": "2026-01-01T00:00:00+00:00", "customer_email": "x@example.com", "customer_name": "X",
+            "lines": json.dumps([{"sku": "S", "quantity": 1}]), "window_ends_at": "2026-01-04T00:00:00+00:00", "outbox": "[]"}
 
+
+async def _seed(history: int, due: int, now: datetime, concurrency: int = 64) -> None:
+    settings = get_settings()
+    orders_table(), duework.duework_table()  # exist
+    async with AsyncTableClient.from_connection_string(settings.storage_connection, settings.table("orders")) as orders, \
+            AsyncTableClient.from_connection_string(settings.storage_connection, settings.table("duework")) as index:
+        ids = iter(range(history + due))
+
+        async def writer() -> None:
+            for i in ids:
+                await orders.upsert_entity(_order(f"o{i:08d}", "paid" if i < history else "awaiting_payment"))
+
+        await asyncio.gather(*(writer() for _ in range(concurrency)))
+        due_at = now - timedelta(minutes=1)
+        rows = [{"PartitionKey": "payments", "RowKey": duework.due_key(due_at, f"o{i:08d}"), "entity_id": f"o{i:08d}", "checks": 0}
+                for i in range(history, history + due)]
+        for start in range(0, len(rows), 100):
+            await index.submit_transaction([("upsert", r) for r in rows[start : start + 100]])
+
+
+def measure(history: int, due_fraction: float = 0.01) -> dict:
+    due = max(1, int(history * due_fraction))
+    with bench_environment():
+        now = datetime.now(timezone.utc)
+        asyncio.run(_seed(history, due, now))
         REQUEST_COUNTER.reset()
         started = time.perf_counter()
-        rows = duework.find_due("payments", datetime.now(timezone.utc), 1_000_000)
+        rows = duework.find_due("payments", now, 10_000_000)
+        leased = duework.lease("payments", rows, now)
         seconds = time.perf_counter() - started
-        requests = REQUEST_COUNTER.total()
         return {
-            "old_orders": old,
-            "due_orders": due,
-            "entities_read": len(rows),
-            "entities_read_per_due_order": len(rows) / due,
-            "table_requests": requests,
-            "scan_ms": round(seconds * 1000, 1),
-            "scan_ms_per_due_order": round(seconds * 1000 / due, 3),
-            "history_build_seconds": round(history_seconds, 1),
+            "history": history, "due": due, "entities_read": len(rows), "leased": len(leased),
+            "entities_read_per_due_order": round(len(rows) / due, 3), "table_requests": REQUEST_COUNTER.total(),
+            "ms_per_due_order": round(seconds * 1000 / due, 3),
         }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--old", type=int, default=10_000)
-    parser.add_argument("--due", type=int, default=100)
-    args = parser.parse_args()
-    print(json.dumps(measure(args.old, args.due), indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -13,11 +13,14 @@ from .settings import reload_settings
 
 
 def _host(args: argparse.Namespace):
-    from .runner import LocalHost, load_local_settings
+    from .runner import HostConfig, LocalHost, load_local_settings
 
     load_local_settings()
     reload_settings()
-    return LocalHost()
+    config = HostConfig.load()
+    overrides = {k: v for k, v in (("visibility_timeout", getattr(args, "visibility_timeout", None)),
+                                   ("message_lease", getattr(args, "message_lease", None))) if v is not None}
+    return LocalHost(config=config.with_overrides(**overrides))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -115,8 +118,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m ecommerce_tasks", description=__doc__)
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run timers now and drain the queues (the local runner)")
@@ -128,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run continuously: timers on schedule, queues polled, HTTP on --port")
     serve.add_argument("--port", type=int, default=7071)
     serve.add_argument("--task", action="append")
+    serve.add_argument("--visibility-timeout", type=float, help="seconds a failed message stays invisible (default: host.json)")
+    serve.add_argument("--message-lease", type=float, help="seconds a received message stays invisible while it runs (default 600)")
     serve.set_defaults(handler=cmd_serve)
 
     poison = sub.add_parser("poison", help="list or replay poisoned messages")
@@ -144,4 +149,6 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="the demo: Azurite, sandbox, sample shop, every task, report").set_defaults(handler=cmd_demo)
 
     args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # request-level chatter
     return args.handler(args)

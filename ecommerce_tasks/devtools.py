@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -39,16 +40,35 @@ def local_environment(tag: str, mollie_url: str, stripe_url: str) -> dict[str, s
     }
 
 
-class Azurite:
-    """Uses a running Azurite, or starts one (in memory) and stops it again on close()."""
+def connection_string(ports: tuple[int, int, int] = PORTS) -> str:
+    from .settings import AZURITE_CONNECTION_STRING
 
-    def __init__(self) -> None:
+    connection = AZURITE_CONNECTION_STRING
+    for default, port in zip(PORTS, ports, strict=True):
+        connection = connection.replace(f":{default}/", f":{port}/")
+    return connection
+
+
+class Azurite:
+    """Uses a running Azurite, or starts one and stops it again on close().
+
+    In memory by default; with `location`, on disk there (kept after close), so that restart()
+    brings back the same data, as the soak's fault injection needs.
+    """
+
+    def __init__(self, location: Path | None = None, ports: tuple[int, int, int] = PORTS) -> None:
         self.process: subprocess.Popen | None = None
+        self.location = location
+        self.ports = ports
         self._workdir: str | None = None
         self._log = None
 
+    def restart(self) -> None:
+        self.close()
+        self.start()
+
     def start(self, timeout: float = 60.0) -> "Azurite":
-        if all(_port_open(port) for port in PORTS):
+        if all(_port_open(port) for port in self.ports):
             return self
         binary = ROOT / "node_modules" / ".bin" / "azurite"
         if not binary.exists():
@@ -58,13 +78,18 @@ class Azurite:
             binary = Path(found)
         self._workdir = tempfile.mkdtemp(prefix="azurite-")
         self._log = open(Path(self._workdir) / "azurite.log", "wb")  # a file, not a pipe nobody drains
+        storage = ["--location", str(self.location)] if self.location else ["--inMemoryPersistence"]
+        blob, queue, table = (str(port) for port in self.ports)
         self.process = subprocess.Popen(  # noqa: S603 - fixed arguments, the project's own Azurite
-            [str(binary), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--loose",
-             "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"],
+            [str(binary), "--silent", *storage, "--skipApiVersionCheck", "--loose",
+             "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
+             "--blobPort", blob, "--queuePort", queue, "--tablePort", table],
             stdout=subprocess.DEVNULL, stderr=self._log, cwd=self._workdir,
+            # In-memory storage of a large benchmark (100,000s of entities) outgrows Node's default heap.
+            env={**os.environ, "NODE_OPTIONS": "--max-old-space-size=8192"},
         )
         deadline = time.monotonic() + timeout
-        while not all(_port_open(port) for port in PORTS):
+        while not all(_port_open(port) for port in self.ports):
             if self.process.poll() is not None:
                 raise RuntimeError(f"Azurite exited: {(Path(self._workdir) / 'azurite.log').read_text(errors='replace')[:2000]}")
             if time.monotonic() > deadline:
@@ -80,10 +105,14 @@ class Azurite:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
+        self.process = None
         if self._log:
             self._log.close()
+            self._log = None
         if self._workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     def __enter__(self) -> "Azurite":
         return self.start()

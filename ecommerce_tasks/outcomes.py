@@ -59,24 +59,25 @@ def add_to_outbox(holder: HasOutbox, events: list[dict[str, Any]], owner: str, n
     holder.outbox_until = (now + timedelta(minutes=get_settings().payment_lease_minutes)).isoformat()
 
 
-def publish_outbox(holder: HasOutbox, store: OutboxStore, owner: str, now: datetime) -> int:
+def publish_outbox(holder: HasOutbox, store: OutboxStore, owner: str, now: datetime) -> datetime | None:
     """Publishes the pending events if this worker owns them (or their lease ran out).
 
-    Returns how many events this call sent.
+    Returns None when nothing is left to this caller, or, when another worker's events are still
+    pending, the time to come back: if that worker crashed, they must not be stranded.
     """
     if not holder.outbox:
-        return 0
-    lease_over = holder.outbox_until is None or datetime.fromisoformat(holder.outbox_until) <= now
+        return None
+    until = datetime.fromisoformat(holder.outbox_until) if holder.outbox_until else now
     if holder.outbox_owner != owner:
-        if not lease_over:
-            return 0  # another worker wrote them and is publishing them right now
+        if until > now:
+            return until  # another worker wrote them and is publishing them right now
         # Take over after a crash: claim first, so two recoverers cannot both publish.
         add_to_outbox(holder, [], owner, now)
         try:
             store.replace(holder)
         except ResourceModifiedError:
             log.info("%s: outbox claimed by another worker", store.name)
-            return 0
+            return now + timedelta(minutes=get_settings().payment_lease_minutes)
 
     sent_ids = set()
     for event in holder.outbox:
@@ -84,7 +85,7 @@ def publish_outbox(holder: HasOutbox, store: OutboxStore, owner: str, now: datet
         sent_ids.add(event["event_id"])
         log.info("%s: published %s", store.name, event["type"])
     _clear(holder, store, sent_ids)
-    return len(sent_ids)
+    return None
 
 
 def _deliver(event: dict[str, Any]) -> None:

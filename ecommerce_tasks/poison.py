@@ -23,7 +23,7 @@ class PoisonedMessage:
 
 
 def _raw(name: str) -> QueueClient:
-    return QueueClient.from_connection_string(get_settings().storage_connection, name, **client_options())
+    return QueueClient.from_connection_string(get_settings().storage_connection, name, **client_options("queue"))
 
 
 def _text(content: str) -> str:

@@ -17,7 +17,7 @@ import os
 import re
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -29,13 +29,14 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.storage.queue import QueueClient
 from cronsim import CronSim
 
 from .logs import mask_text
+from .work import record_failure
 from .settings import get_settings
-from .storage.clients import client_options
+from .storage.clients import client_options, create_if_missing
 
 log = logging.getLogger("ecommerce_tasks.runner")
 
@@ -57,6 +58,7 @@ class HostConfig:
     visibility_timeout: float = 0.0
     max_polling_interval: float = 60.0
     message_encoding: str = "base64"
+    message_lease: float = 600.0  # how long a received message stays invisible while it runs (the host's 10 minutes)
 
     @classmethod
     def load(cls, path: Path = ROOT / "host.json") -> "HostConfig":
@@ -128,12 +130,13 @@ def load_app(module: str = "function_app") -> func.FunctionApp:
 @lru_cache(maxsize=None)
 def _raw_queue(connection: str, name: str) -> QueueClient:
     # No encode/decode policy: the runner sees the wire format, as the host does.
-    client = QueueClient.from_connection_string(connection, name, **client_options())
-    try:
-        client.create_queue()
-    except ResourceExistsError:
-        pass
+    client = QueueClient.from_connection_string(connection, name, **client_options("queue"))
+    create_if_missing(client.create_queue)
     return client
+
+
+class UndecodableMessage(ValueError):
+    pass
 
 
 _INDEXED: dict[int, list[RegisteredFunction]] = {}
@@ -177,28 +180,45 @@ class LocalHost:
         return resolve(function.trigger.queue_name)
 
     def drain(self, function: RegisteredFunction, max_batches: int | None = None) -> DrainStats:
-        """Processes visible messages batch by batch until the queue has none (or max_batches)."""
+        """Processes messages until the queue has no visible ones (or max_batches were fetched).
+
+        Like the host: a batch of batchSize runs concurrently, and a new batch is fetched as soon as
+        no more than newBatchThreshold messages are still running (so up to batchSize +
+        newBatchThreshold run at once), rather than waiting for the slowest of a batch.
+        """
         queue = self._raw_queue(self.queue_name(function))
         poison = self._raw_queue(self.queue_name(function) + "-poison")
         stats = DrainStats()
-        lock = threading.Lock()
         batches = 0
-        with ThreadPoolExecutor(max_workers=self.config.batch_size, thread_name_prefix=function.name) as pool:
+        running: set[Future] = set()
+        workers = self.config.batch_size + self.config.new_batch_threshold
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=function.name) as pool:
             while max_batches is None or batches < max_batches:
                 messages = list(
                     queue.receive_messages(
-                        messages_per_page=self.config.batch_size, max_messages=self.config.batch_size, visibility_timeout=600
+                        messages_per_page=self.config.batch_size, max_messages=self.config.batch_size,
+                        visibility_timeout=int(self.config.message_lease),
                     )
                 )
                 if not messages:
-                    break
+                    if not running:
+                        break
+                    self._collect(wait(running, return_when=FIRST_COMPLETED).done, running, stats)
+                    continue
                 batches += 1
-                outcomes = list(pool.map(lambda m: self._deliver(function, queue, poison, m), messages))
-                with lock:
-                    for outcome in outcomes:
-                        stats.processed += 1
-                        setattr(stats, outcome, getattr(stats, outcome) + 1)
+                running |= {pool.submit(self._deliver, function, queue, poison, m) for m in messages}
+                while len(running) > self.config.new_batch_threshold:
+                    self._collect(wait(running, return_when=FIRST_COMPLETED).done, running, stats)
+            self._collect(set(running), running, stats)
         return stats
+
+    @staticmethod
+    def _collect(done: set[Future], running: set[Future], stats: DrainStats) -> None:
+        for future in done:
+            running.discard(future)
+            outcome = future.result()
+            stats.processed += 1
+            setattr(stats, outcome, getattr(stats, outcome) + 1)
 
     def _deliver(self, function: RegisteredFunction, queue: QueueClient, poison: QueueClient, message: Any) -> str:
         if message.dequeue_count > self.config.max_dequeue_count:
@@ -219,6 +239,9 @@ class LocalHost:
                 }
             )
         except Exception as exc:  # noqa: BLE001 - any failure of a function is a failed delivery
+            if isinstance(exc, UndecodableMessage):
+                # The function never ran, so nothing recorded why: record it for the poison tools.
+                record_failure(self.queue_name(function), message.id, message.content, "failed", str(exc), message.dequeue_count)
             if message.dequeue_count >= self.config.max_dequeue_count:
                 return self._to_poison(function, queue, poison, message, mask_text(repr(exc)))
             log.warning("%s: message %s failed (try %d): %s", function.name, message.id, message.dequeue_count, mask_text(repr(exc)))
@@ -232,7 +255,7 @@ class LocalHost:
             try:
                 return base64.b64decode(content, validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise ValueError("message is not valid base64 (host.json messageEncoding is base64)") from exc
+                raise UndecodableMessage("message is not valid base64 (host.json messageEncoding is base64)") from exc
         return content.encode("utf-8")
 
     def _to_poison(self, function: RegisteredFunction, queue: QueueClient, poison: QueueClient, message: Any, reason: str) -> str:
@@ -299,7 +322,10 @@ class LocalHost:
         while not stop.is_set():
             try:
                 stats = self.drain(function, max_batches=1)
-            except Exception:  # noqa: BLE001 - storage hiccup: back off and poll again
+            except (ServiceRequestError, ServiceResponseError) as exc:  # storage unreachable: poll again later
+                log.warning("polling %s: storage unreachable (%s)", function.name, type(exc).__name__)
+                stats = DrainStats()
+            except Exception:  # noqa: BLE001 - anything else is a bug worth its traceback
                 log.exception("polling %s failed", function.name)
                 stats = DrainStats()
             # Like the host: poll again at once while busy, back off to maxPollingInterval when idle.

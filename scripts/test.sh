@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check ecommerce_tasks tests bench function_app.py
+.venv/bin/ruff check ecommerce_tasks tests bench soak function_app.py
 exec .venv/bin/python -m pytest "$@"

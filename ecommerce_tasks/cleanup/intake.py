@@ -32,12 +32,15 @@ def record_checkout_step(event: CheckoutUpdated) -> None:
 
 
 def first_look(activity: datetime) -> datetime:
-    """When an idle checkout is first worth a look: the sooner threshold, to the hour, so that the
-    events of one busy hour share one due row. The worker reschedules if it is not idle yet."""
+    """When an idle checkout is first worth a look: after the sooner threshold, rounded up to a
+    step (an hour, or half the threshold if that is shorter), so that the events of one busy step
+    share one due row. The worker reschedules if it is not idle yet."""
     settings = get_settings()
-    sooner = min(settings.empty_cart_after_hours, settings.abandoned_after_hours)
-    due = activity + timedelta(hours=sooner)
-    return due.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    sooner = timedelta(hours=min(settings.empty_cart_after_hours, settings.abandoned_after_hours))
+    step = min(timedelta(hours=1), sooner / 2)
+    due = activity + sooner
+    epoch = datetime(2000, 1, 1, tzinfo=due.tzinfo)
+    return epoch + ((due - epoch) // step + 1) * step
 
 
 def complete_checkout(event: CheckoutCompleted) -> None:

@@ -41,20 +41,7 @@ def parse_event(body: str) -> ShopEventModel:
 
 
 def apply_event(event: ShopEventModel) -> None:
-    if isinstance(event, OrderPlaced):
-        _place_order(event)
-    elif isinstance(event, PaymentStarted):
-        _start_payment(event)
-    elif isinstance(event, ProductUpserted):
-        upsert_product(event)
-    elif isinstance(event, StockChanged):
-        record_stock_event(event)
-    elif isinstance(event, CheckoutUpdated):
-        record_checkout_step(event)
-    elif isinstance(event, CheckoutCompleted):
-        complete_checkout(event)
-    else:
-        erase_customer(event)
+    HANDLERS[type(event)](event)
 
 
 def _place_order(event: OrderPlaced) -> None:
@@ -114,3 +101,14 @@ def _add_attempt(order_id: str, payment: PaymentRef) -> None:
         entity.pop(key)
     orders_table().upsert_entity(entity, mode=UpdateMode.MERGE)
     remember_payment(payment.provider, payment.payment_id, order_id)
+
+
+HANDLERS = {
+    OrderPlaced: _place_order,
+    PaymentStarted: _start_payment,
+    ProductUpserted: upsert_product,
+    StockChanged: record_stock_event,
+    CheckoutUpdated: record_checkout_step,
+    CheckoutCompleted: complete_checkout,
+    ErasureRequested: erase_customer,
+}

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import clock, duework
 from ..intake.events import StockChanged
-from ..orders import parse_iso
 from ..outcomes import add_to_outbox, publish_outbox
 from ..work import PermanentError
 from .apply import apply_events
@@ -75,10 +74,9 @@ def apply_stock(message: ApplyMessage, now: datetime | None = None) -> ApplyRepo
     else:
         raise RuntimeError(f"product {message.sku}: still busy after {MAX_ROUNDS} rounds")
 
-    publish_outbox(product, product_outbox(message.sku), owner, now)
-    if product.outbox and product.outbox_owner != owner:
-        # Another worker's events are unpublished: come back when its lease ends (see payments).
-        duework.schedule(INVENTORY, message.sku, max(parse_iso(product.outbox_until), now), replacing=message.due_key)
+    come_back = publish_outbox(product, product_outbox(message.sku), owner, now)
+    if come_back:
+        duework.schedule(INVENTORY, message.sku, come_back, replacing=message.due_key)
     elif message.due_key:
         duework.remove(INVENTORY, message.due_key)
     report.product = product

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import clock, duework
 from ..http import PermanentProviderError
-from ..orders import OrderRecord, load_order, order_outbox, order_update_operation, orders_table, parse_iso
+from ..orders import OrderRecord, load_order, order_outbox, order_update_operation, orders_table
 from ..outcomes import add_to_outbox, publish_outbox
 from ..providers.payments import PaymentProvider, PaymentStatus, payment_providers
 from ..settings import Settings, get_settings
@@ -66,13 +66,10 @@ def check_payment(message: CheckMessage, now: datetime | None = None, providers:
     else:
         raise RuntimeError(f"order {order_id}: gave up after {MAX_CONFLICT_RETRIES} concurrent updates")
 
-    publish_outbox(decision.order, order_outbox(order_id), owner, now)
-    stranded = decision.order.outbox and decision.order.outbox_owner != owner
-    if stranded:
-        # Another worker's events are not yet published. If it crashed they must not be stranded:
-        # come back when its outbox lease ends (by then they are published, or ours to publish).
-        decision.next_check_at = max(parse_iso(decision.order.outbox_until), now)
-    _reschedule(message, order_id, decision, force=bool(stranded))
+    come_back = publish_outbox(decision.order, order_outbox(order_id), owner, now)
+    if come_back:
+        decision.next_check_at = come_back
+    _reschedule(message, order_id, decision, force=come_back is not None)
     log.info("order %s: %s", order_id, decision.outcome)
     return decision
 

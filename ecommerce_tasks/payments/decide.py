@@ -47,7 +47,7 @@ def decide(record: OrderRecord, fetched: dict[str, PaymentStatus], now: datetime
     assert record.order is not None
     order = copy.deepcopy(record.order)
     attempts = {pid: copy.copy(a) for pid, a in record.attempts.items()}
-    decision = Decision(order=order)
+    decision = Decision(order=order, outcome="waiting" if order.status == OrderStatus.AWAITING_PAYMENT else f"unchanged ({order.status})")
 
     newly: dict[str, PaymentState] = {}
     for payment_id, status in fetched.items():

@@ -12,6 +12,8 @@ Control endpoints (under /_sandbox, for scripts and tests only):
 - POST /_sandbox/payments/{id}/status {"status": ...}: jump to a status (and stay).
 - POST /_sandbox/faults {"path_contains", "responses": [{"status": 429, "headers": {...}} |
   {"delay": 2.5} | {"status": 500, "after_effect": true}]}: the next matching calls answer so.
+- POST /_sandbox/chaos {"rate_429", "rate_500", "rate_timeout", "rate_after_effect", "timeout_seconds",
+  "seed"}: random faults on every provider call (the soak's fault injection).
 - POST /_sandbox/latency {"seconds": 0.05}; GET /_sandbox/requests; POST /_sandbox/reset.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -54,6 +57,8 @@ class SandboxState:
         self.faults: list[tuple[str, dict[str, Any]]] = []
         self.latency = 0.0
         self.requests: dict[str, int] = {}
+        self.chaos: dict[str, float] = {}
+        self.random = random.Random(0)
 
     def take_fault(self, path: str) -> dict[str, Any] | None:
         with self.lock:
@@ -61,6 +66,20 @@ class SandboxState:
                 if needle in path:
                     del self.faults[index]
                     return response
+            return self._chaos()
+
+    def _chaos(self) -> dict[str, Any] | None:
+        draw = self.random.random()
+        for key, fault in (
+            ("rate_429", {"status": 429}),
+            ("rate_500", {"status": 503}),
+            ("rate_timeout", {"delay": self.chaos.get("timeout_seconds", 5.0)}),
+            ("rate_after_effect", {"status": 500, "after_effect": True}),
+        ):
+            rate = self.chaos.get(key, 0.0)
+            if draw < rate:
+                return fault
+            draw -= rate
         return None
 
 
@@ -152,11 +171,15 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/_sandbox/faults":
                 state.faults += [(body["path_contains"], response) for response in body["responses"]]
                 return self._json(200, {"queued": len(body["responses"])})
+            if path == "/_sandbox/chaos":
+                state.chaos = {k: float(v) for k, v in body.items()}
+                state.random = random.Random(int(body.get("seed", 0)))
+                return self._json(200, state.chaos)
             if path == "/_sandbox/latency":
                 state.latency = float(body.get("seconds", 0))
                 return self._json(200, {"seconds": state.latency})
             if path == "/_sandbox/reset":
-                state.payments.clear(), state.faults.clear(), state.requests.clear()
+                state.payments.clear(), state.faults.clear(), state.requests.clear(), state.chaos.clear()
                 state.latency = 0.0
                 return self._json(200, {})
         self._json(404, {"error": "unknown sandbox endpoint"})
@@ -167,6 +190,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_sandbox/requests":
             with state.lock:
                 return self._json(200, dict(state.requests))
+        if path.startswith("/_sandbox/payments/"):
+            with state.lock:
+                payment = state.payments.get(path.rsplit("/", 1)[1])
+                status = payment.statuses[min(payment.reads, len(payment.statuses) - 1)] if payment else None
+            return self._json(200 if payment else 404, {"status": status})
         with state.lock:
             state.requests[path] = state.requests.get(path, 0) + 1
         if state.latency:
@@ -280,6 +308,13 @@ class SandboxClient:
 
     def faults(self, path_contains: str, *responses: dict[str, Any]) -> None:
         self._http.post("/_sandbox/faults", json={"path_contains": path_contains, "responses": list(responses)}).raise_for_status()
+
+    def chaos(self, **rates: float) -> None:
+        self._http.post("/_sandbox/chaos", json=rates).raise_for_status()
+
+    def status_of(self, payment_id: str) -> str:
+        """The payment's current scripted status (what the provider would answer now)."""
+        return self._http.get(f"/_sandbox/payments/{payment_id}").json()["status"]
 
     def latency(self, seconds: float) -> None:
         self._http.post("/_sandbox/latency", json={"seconds": seconds}).raise_for_status()

@@ -32,13 +32,16 @@ class RequestCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str]] = Counter()
+        self._operations = 0
 
-    def on_request(self, request: Any) -> None:
+    def hook(self, service: str):
+        return lambda request: self.on_request(request, service)
+
+    def on_request(self, request: Any, service: str) -> None:
         http = request.http_request
-        port_or_host = http.url.split("/")[2]
-        service = "table" if (":10002" in port_or_host or ".table." in port_or_host) else "queue"
         with self._lock:
             self._counts[(service, http.method)] += 1
+            self._operations += _operations_in(http)
 
     def snapshot(self) -> Counter[tuple[str, str]]:
         with self._lock:
@@ -48,9 +51,23 @@ class RequestCounter:
         with self._lock:
             return sum(self._counts.values())
 
+    def operations(self) -> int:
+        """Requests, counting each operation inside an entity-group transaction separately."""
+        with self._lock:
+            return self._operations
+
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._operations = 0
+
+
+def _operations_in(http: Any) -> int:
+    """1, or the number of operations of a $batch (a changeset nested in the batch body)."""
+    batch = getattr(http, "multipart_mixed_info", None)
+    if not batch:
+        return 1
+    return sum(len(part.multipart_mixed_info[0]) if getattr(part, "multipart_mixed_info", None) else 1 for part in batch[0])
 
 
 REQUEST_COUNTER = RequestCounter()
@@ -66,8 +83,8 @@ def _transport() -> RequestsTransport:
     return RequestsTransport(session=session, session_owner=False)
 
 
-def client_options() -> dict[str, Any]:
-    return {"raw_request_hook": REQUEST_COUNTER.on_request, "transport": _transport()}
+def client_options(service: str) -> dict[str, Any]:
+    return {"raw_request_hook": REQUEST_COUNTER.hook(service), "transport": _transport()}
 
 
 def _connection() -> str:
@@ -78,16 +95,20 @@ def _connection() -> str:
 
 @lru_cache(maxsize=None)
 def _table_service(connection: str) -> TableServiceClient:
-    return TableServiceClient.from_connection_string(connection, **client_options())
+    return TableServiceClient.from_connection_string(connection, **client_options("table"))
+
+
+def create_if_missing(create: Any) -> None:
+    try:
+        create()
+    except ResourceExistsError:
+        pass
 
 
 @lru_cache(maxsize=None)
 def _table(connection: str, name: str) -> TableClient:
     client = _table_service(connection).get_table_client(name)
-    try:
-        client.create_table()
-    except ResourceExistsError:
-        pass
+    create_if_missing(client.create_table)
     return client
 
 
@@ -105,11 +126,8 @@ _QUEUE_POLICIES = {
 
 @lru_cache(maxsize=None)
 def _queue(connection: str, name: str) -> QueueClient:
-    client = QueueClient.from_connection_string(connection, name, **client_options(), **_QUEUE_POLICIES)
-    try:
-        client.create_queue()
-    except ResourceExistsError:
-        pass
+    client = QueueClient.from_connection_string(connection, name, **client_options("queue"), **_QUEUE_POLICIES)
+    create_if_missing(client.create_queue)
     return client
 
 
@@ -125,7 +143,7 @@ def enqueue(queue: str, payload: dict[str, Any]) -> None:
 async def _enqueue_many_async(queue: str, bodies: list[str], concurrency: int) -> None:
     queue_client(queue)  # make sure the queue exists before the concurrent sends
     async with AsyncQueueClient.from_connection_string(
-        _connection(), queue, raw_request_hook=REQUEST_COUNTER.on_request, **_QUEUE_POLICIES
+        _connection(), queue, raw_request_hook=REQUEST_COUNTER.hook("queue"), **_QUEUE_POLICIES
     ) as client:
         pending = iter(bodies)
 

@@ -1,0 +1,121 @@
+"""The benchmark suite: `.venv/bin/python -m bench [--quick | --full]`.
+
+Prints a table, writes bench/results/latest.json and draws bench/results/scaling.png.
+Numbers, not pass/fail: nothing here fails on a slow machine. Ratios are against baselines
+measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import cost, due_scan, fanout, workers
+from .common import bench_environment
+
+RESULTS = Path(__file__).parent / "results"
+
+# Azure Storage scalability targets (documented): what one shop's peak must stay under.
+QUEUE_MESSAGES_PER_S = 2_000
+ACCOUNT_REQUESTS_PER_S = 20_000
+PARTITION_ENTITIES_PER_S = 2_000
+# Due-index entity operations per order on the payment path, all in the one "payments" partition:
+# the intake's row, the lease (delete + insert) and the worker's delete.
+DUE_PARTITION_OPS_PER_ORDER = 4
+
+
+def on_paper(requests_per_order: float) -> dict:
+    limits = {
+        "queue (2,000 msg/s; 1 work item per order)": QUEUE_MESSAGES_PER_S * 3600,
+        "account (20,000 req/s)": ACCOUNT_REQUESTS_PER_S / requests_per_order * 3600,
+        "due-index partition (2,000 entities/s)": PARTITION_ENTITIES_PER_S / DUE_PARTITION_OPS_PER_ORDER * 3600,
+    }
+    first = min(limits, key=limits.get)
+    return {"orders_per_hour": {k: round(v) for k, v in limits.items()}, "bites_first": first}
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.ERROR)
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    size.add_argument("--full", action="store_true", help="fan-out to 100,000 and history to 1,000,000")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    if args.quick:
+        fan_ns, histories, cost_n, worker_n = [200], [1_000, 5_000], 20, 32
+    elif args.full:
+        fan_ns, histories, cost_n, worker_n = [1_000, 10_000, 100_000], [10_000, 100_000, 1_000_000], 500, 400
+    else:
+        fan_ns, histories, cost_n, worker_n = [1_000, 10_000], [10_000, 100_000], 300, 300
+
+    results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, Azurite (in memory)",
+                     "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with bench_environment():
+        results["fanout"] = [fanout.measure(n) for n in fan_ns]
+    results["due_scan"] = [due_scan.measure(h) for h in histories]
+    results["cost"] = [cost.payments(cost_n), cost.inventory(cost_n * 2), cost.cleanup(cost_n * 2)]
+    results["workers"] = workers.measure(worker_n)
+    payment_requests = results["cost"][0]["work_requests"]
+    results["on_paper"] = on_paper(payment_requests)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=2))
+    _chart(results, args.out / "scaling.png")
+    _print(results)
+
+
+def _print(r: dict) -> None:
+    print(f"\nBenchmarks on {r['machine']}, {r['at']}\n")
+    print("Fan-out (messages/s)        app     naive   ceiling  app/ceiling  app/naive")
+    for f in r["fanout"]:
+        print(f"  N={f['n']:<9,}       {f['app_msgs_per_s']:>7,} {f['naive_msgs_per_s']:>9,} {f['ceiling_msgs_per_s']:>9,}"
+              f"  {f['app_vs_ceiling']:>10}  {f['app_vs_naive']:>9}")
+    print("Due scan (1% due)           entities read/due order   ms/due order   table requests")
+    for d in r["due_scan"]:
+        print(f"  history {d['history']:>9,}   {d['entities_read_per_due_order']:>22}   {d['ms_per_due_order']:>12}   {d['table_requests']:>14}")
+    flat = [d["ms_per_due_order"] for d in r["due_scan"]]
+    print(f"  time per due order, largest vs smallest history: {flat[-1] / flat[0]:.2f}x")
+    print("Cost (storage requests)     intake/unit   work/unit   Azure transactions per 10,000 units")
+    for c in r["cost"]:
+        total = c.get("intake_requests", 0) + c["work_requests"]
+        print(f"  {c['family']:<10} per {c['unit']:<6} {c.get('intake_requests', '-'):>9}   {c['work_requests']:>9}   {round(total * 10_000):>10,}")
+    w = r["workers"]
+    print(f"Workers: {w['checks_per_s']} payment checks/s with a {w['latency_ms']:.0f} ms provider, ideal {w['ideal_per_s']} "
+          f"(concurrency {w['concurrency']} / latency): {w['vs_ideal']}x; with an instant provider {w['instant_provider_per_s']}/s "
+          f"(storage and CPU bound here): {w['vs_machine_bound']}x of min(ideal, that)")
+    print("On paper, at Azure scale (orders per hour):")
+    for limit, value in r["on_paper"]["orders_per_hour"].items():
+        print(f"  {limit:<48} {value:>14,}")
+    print(f"  bites first: {r['on_paper']['bites_first']}")
+
+
+def _chart(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    ns = [f["n"] for f in r["fanout"]]
+    for key, label in (("app_msgs_per_s", "app fan-out"), ("ceiling_msgs_per_s", "raw async ceiling"), ("naive_msgs_per_s", "naive loop")):
+        left.plot(ns, [f[key] for f in r["fanout"]], marker="o", label=label)
+    left.set(xscale="log", xlabel="work items", ylabel="messages/s", title="Fan-out")
+    left.legend()
+    histories = [d["history"] for d in r["due_scan"]]
+    right.plot(histories, [d["ms_per_due_order"] for d in r["due_scan"]], marker="o", label="ms per due order")
+    right.plot(histories, [d["entities_read_per_due_order"] for d in r["due_scan"]], marker="s", label="entities read per due order")
+    right.set(xscale="log", xlabel="orders in history (1% due)", title="Due scan", ylim=(0, None))
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    main()

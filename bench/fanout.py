@@ -1,0 +1,79 @@
+"""Fan-out: the app's enqueue_many against the naive loop and the raw async SDK ceiling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueClient as AsyncQueueClient
+
+from ecommerce_tasks.settings import get_settings
+from ecommerce_tasks.storage import enqueue_many
+
+NAIVE_SAMPLE = 10_000  # the naive loop is timed on at most this many messages (its rate is flat)
+
+
+def _bodies(n: int) -> list[dict]:
+    return [{"order_id": f"o-{i}", "due_key": f"2026-11-26T10:00:00.000000Z|o-{i}", "checks": 0} for i in range(n)]
+
+
+def _queue() -> str:
+    return "bench-" + uuid.uuid4().hex[:12]
+
+
+def naive(n: int) -> float:
+    """One synchronous send_message after another, as most samples do. Messages per second."""
+    client = QueueClient.from_connection_string(get_settings().storage_connection, _queue(), message_encode_policy=TextBase64EncodePolicy())
+    client.create_queue()
+    sample = _bodies(min(n, NAIVE_SAMPLE))
+    started = time.perf_counter()
+    for body in sample:
+        client.send_message(json.dumps(body))
+    rate = len(sample) / (time.perf_counter() - started)
+    client.delete_queue()
+    return rate
+
+
+async def _raw(n: int, concurrency: int) -> float:
+    name = _queue()
+    async with AsyncQueueClient.from_connection_string(get_settings().storage_connection, name, message_encode_policy=TextBase64EncodePolicy()) as client:
+        await client.create_queue()
+        bodies = iter(json.dumps(b) for b in _bodies(n))
+
+        async def sender() -> None:
+            for body in bodies:
+                await client.send_message(body)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+        rate = n / (time.perf_counter() - started)
+        await client.delete_queue()
+    return rate
+
+
+def raw_ceiling(n: int, concurrencies: tuple[int, ...] = (16, 64, 256)) -> tuple[float, int]:
+    """The raw async SDK at the best concurrency found (searched on a sample)."""
+    sample = min(n, 5_000)
+    best = max(concurrencies, key=lambda c: asyncio.run(_raw(sample, c)))
+    return asyncio.run(_raw(n, best)), best
+
+
+def app(n: int) -> float:
+    name = _queue()
+    started = time.perf_counter()
+    enqueue_many(name, _bodies(n))
+    rate = n / (time.perf_counter() - started)
+    QueueClient.from_connection_string(get_settings().storage_connection, name).delete_queue()
+    return rate
+
+
+def measure(n: int) -> dict:
+    ceiling, concurrency = raw_ceiling(n)
+    app_rate, naive_rate = app(n), naive(n)
+    return {
+        "n": n, "app_msgs_per_s": round(app_rate), "naive_msgs_per_s": round(naive_rate), "ceiling_msgs_per_s": round(ceiling),
+        "ceiling_concurrency": concurrency, "app_vs_ceiling": round(app_rate / ceiling, 2), "app_vs_naive": round(app_rate / naive_rate, 2),
+    }

@@ -1,0 +1,1 @@
+"""Soak and chaos: the whole app under load and faults, then its invariants checked."""

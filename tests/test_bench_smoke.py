@@ -1,0 +1,15 @@
+"""The benchmark suite at tiny sizes, so its code cannot rot (numbers are not judged here)."""
+
+import json
+import subprocess
+import sys
+
+
+def test_benchmark_suite_runs_and_writes_its_results(azurite, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads((tmp_path / "latest.json").read_text())
+    assert {"fanout", "due_scan", "cost", "workers", "on_paper"} <= data.keys()
+    assert all(d["entities_read_per_due_order"] == 1.0 for d in data["due_scan"])
+    assert (tmp_path / "scaling.png").stat().st_size > 10_000
+    assert "Fan-out" in result.stdout and "bites first" in result.stdout
