@@ -106,7 +106,7 @@ def _chart(r: dict, path: Path) -> None:
     ns = [f["n"] for f in r["fanout"]]
     for key, label in (("app_msgs_per_s", "app fan-out"), ("ceiling_msgs_per_s", "raw async ceiling"), ("naive_msgs_per_s", "naive loop")):
         left.plot(ns, [f[key] for f in r["fanout"]], marker="o", label=label)
-    left.set(xscale="log", xlabel="work items", ylabel="messages/s", title="Fan-out")
+    left.set(xscale="log", xlabel="work items", ylabel="messages/s", title="Fan-out", ylim=(0, None))
     left.legend()
     histories = [d["history"] for d in r["due_scan"]]
     right.plot(histories, [d["ms_per_due_order"] for d in r["due_scan"]], marker="o", label="ms per due order")

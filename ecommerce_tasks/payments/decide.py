@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..orders import Order, OrderRecord, OrderStatus, PaymentAttempt, iso, parse_iso
+from ..orders import STOCK_RELEASE_ROW, Order, OrderRecord, OrderStatus, PaymentAttempt, iso, parse_iso
 from ..outcomes import make_event
 from ..providers.payments import PaymentState, PaymentStatus
 from ..settings import Settings
@@ -150,7 +150,7 @@ def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datet
     decision.outcome = f"cancelled ({reason})"
     decision.stock_release = {
         "PartitionKey": order.order_id,
-        "RowKey": "stockrelease",
+        "RowKey": STOCK_RELEASE_ROW,
         "lines": json.dumps(order.lines),
         "reason": reason,
         "recorded_at": now.isoformat(),
