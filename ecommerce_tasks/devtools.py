@@ -40,6 +40,17 @@ def local_environment(tag: str, mollie_url: str, stripe_url: str) -> dict[str, s
     }
 
 
+def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    """Asks a child process to stop, and kills it if it does not within the timeout."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def connection_string(ports: tuple[int, int, int] = PORTS) -> str:
     from .settings import AZURITE_CONNECTION_STRING
 
@@ -99,13 +110,7 @@ class Azurite:
         return self
 
     def close(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
         if self._log:
             self._log.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from azure.storage.queue import QueueClient
 
-from ecommerce_tasks.devtools import Azurite, connection_string, local_environment
+from ecommerce_tasks.devtools import Azurite, connection_string, local_environment, stop_process
 from ecommerce_tasks.http import close_http_client
 from ecommerce_tasks.orders import load_order
 from ecommerce_tasks.sandbox import SandboxClient, SandboxServer
@@ -84,12 +84,7 @@ class Runner:
             self.kills += 1
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process(self.process, timeout=15)
         self.log.close()
 
 

@@ -13,7 +13,7 @@ from ecommerce_tasks.orders import load_order
 from ecommerce_tasks.poison import list_poisoned
 from ecommerce_tasks.sandbox import SandboxClient
 from ecommerce_tasks.settings import get_settings
-from ecommerce_tasks.storage import queue_client
+from ecommerce_tasks.storage import queue_client, take_all
 from ecommerce_tasks.work import failure_for
 
 from .shop import SCENARIOS, ShopRecord
@@ -127,15 +127,10 @@ def _lead(checkout_id: str) -> bool:
 
 
 def _drain(queue: str) -> list[dict]:
-    client = queue_client(queue)
     events = []
-    while True:
-        batch = list(client.receive_messages(messages_per_page=32, max_messages=32))
-        if not batch:
-            return events
-        for message in batch:
-            try:
-                events.append(json.loads(message.content))
-            except ValueError:
-                events.append({"event_id": None})
-            client.delete_message(message)
+    for body in take_all(queue):
+        try:
+            events.append(json.loads(body))
+        except ValueError:
+            events.append({"event_id": None})
+    return events

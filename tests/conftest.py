@@ -15,7 +15,7 @@ from ecommerce_tasks.http import close_http_client
 from ecommerce_tasks.runner import HostConfig, LocalHost
 from ecommerce_tasks.sandbox import SandboxClient, SandboxServer
 from ecommerce_tasks.settings import reload_settings
-from ecommerce_tasks.storage import REQUEST_COUNTER, queue_client
+from ecommerce_tasks.storage import REQUEST_COUNTER, queue_client, take_all
 
 
 @pytest.fixture(scope="session")
@@ -93,15 +93,7 @@ def send_raw(queue: str, payload) -> None:
 
 
 def drain_outcomes(queue: str) -> list[dict]:
-    client = queue_client(queue)
-    events = []
-    while True:
-        batch = list(client.receive_messages(messages_per_page=32, max_messages=32))
-        if not batch:
-            return events
-        for message in batch:
-            events.append(json.loads(message.content))
-            client.delete_message(message)
+    return [json.loads(body) for body in take_all(queue)]
 
 
 def b64(text: str) -> str:

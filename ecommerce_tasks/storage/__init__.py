@@ -7,6 +7,7 @@ from .clients import (
     enqueue_many,
     queue_client,
     table_client,
+    take_all,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "enqueue_many",
     "queue_client",
     "table_client",
+    "take_all",
 ]

@@ -136,6 +136,17 @@ def queue_client(name: str) -> QueueClient:
     return _queue(_connection(), name)
 
 
+def take_all(queue: str) -> list[str]:
+    """Receives and deletes every visible message of a queue (for tests, the soak and operators)."""
+    client = queue_client(queue)
+    bodies = []
+    while batch := list(client.receive_messages(messages_per_page=32, max_messages=32)):
+        for message in batch:
+            bodies.append(message.content)
+            client.delete_message(message)
+    return bodies
+
+
 def enqueue(queue: str, payload: dict[str, Any]) -> None:
     queue_client(queue).send_message(json.dumps(payload, separators=(",", ":")))
 
