@@ -19,7 +19,7 @@ from ecommerce_tasks.settings import reload_settings
 def bench_environment():
     tag = "b" + uuid.uuid4().hex[:8]
     with Azurite(), SandboxServer() as sandbox_server:
-        os.environ.update(local_environment(tag, sandbox_server.mollie_url, sandbox_server.stripe_url))
+        os.environ.update(local_environment(tag, sandbox_server.url))
         reload_settings()
         close_http_client()
         yield SandboxClient(sandbox_server.url)

@@ -166,7 +166,7 @@ def run_demo() -> int:
     tag = "demo" + datetime.now().strftime("%H%M%S")
     print("Starting Azurite and the sandbox payment providers ...")
     with Azurite(), SandboxServer() as sandbox_server:
-        os.environ.update(local_environment(tag, sandbox_server.mollie_url, sandbox_server.stripe_url))
+        os.environ.update(local_environment(tag, sandbox_server.url))
         os.environ.update({"HTTP_BACKOFF_BASE_SECONDS": "0.05", "LOCAL_FUNCTION_KEY": "demo-function-key"})
         reload_settings()
         close_http_client()

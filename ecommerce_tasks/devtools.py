@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = (10000, 10001, 10002)
+SANDBOX_ACS_KEY = "c2FuZGJveC1hY3Mta2V5LW5vdC1hLXNlY3JldA=="
 
 
 def _port_open(port: int) -> bool:
@@ -20,8 +21,8 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def local_environment(tag: str, mollie_url: str, stripe_url: str) -> dict[str, str]:
-    """App settings for a local run against Azurite and the sandbox, with names unique to `tag`."""
+def local_environment(tag: str, sandbox_url: str, email_dir: str | None = None) -> dict[str, str]:
+    """App settings for a local run against Azurite and the sandbox providers, with names unique to `tag`."""
     return {
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
         "TABLE_PREFIX": tag,
@@ -30,13 +31,29 @@ def local_environment(tag: str, mollie_url: str, stripe_url: str) -> dict[str, s
         "PAYMENT_CHECKS_QUEUE": f"{tag}-payment-checks",
         "STOCK_UPDATES_QUEUE": f"{tag}-stock-updates",
         "CLEANUP_QUEUE": f"{tag}-cleanup-work",
+        "LABEL_REQUESTS_QUEUE": f"{tag}-label-requests",
+        "TRACKING_QUEUE": f"{tag}-tracking-checks",
+        "NOTIFICATIONS_QUEUE": f"{tag}-notifications",
+        "LABELS_CONTAINER": f"{tag}-labels",
         "CLEANUP_SCAN_SCHEDULE": "0 0 * * * *",
         "PAYMENTS_SCAN_SCHEDULE": "0 */2 * * * *",
+        "SHIPPING_LABELS_SCHEDULE": "0 */5 * * * *",
+        "TRACKING_SCAN_SCHEDULE": "0 */15 * * * *",
         "INVENTORY_SCAN_SCHEDULE": "0 * * * * *",
-        "MOLLIE_API_BASE_URL": mollie_url,
+        "MOLLIE_API_BASE_URL": f"{sandbox_url}/mollie/v2",
         "MOLLIE_API_KEY": "test_sandbox",
-        "STRIPE_API_BASE_URL": stripe_url,
+        "STRIPE_API_BASE_URL": f"{sandbox_url}/stripe/v1",
         "STRIPE_API_KEY": "sk_test_sandbox",
+        "SENDCLOUD_API_BASE_URL": f"{sandbox_url}/sendcloud/api/v2",
+        "SENDCLOUD_PUBLIC_KEY": "sandbox-public",
+        "SENDCLOUD_SECRET_KEY": "sandbox-secret",
+        "POSTNL_API_BASE_URL": f"{sandbox_url}/postnl",
+        "POSTNL_API_KEY": "sandbox-postnl-key",
+        "SENDGRID_API_BASE_URL": f"{sandbox_url}/sendgrid/v3",
+        "SENDGRID_API_KEY": "SG.sandbox",
+        # The sandbox's ACS resource key: base64 of a throwaway value, not a secret.
+        "ACS_CONNECTION_STRING": f"endpoint={sandbox_url}/acs;accesskey={SANDBOX_ACS_KEY}",
+        "EMAIL_OUTBOX_DIR": email_dir or f".local/{tag}/emails",
     }
 
 

@@ -13,6 +13,7 @@ that never completes comes up again when its lease ends, so nothing is lost.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -136,3 +137,14 @@ def _lease_one(old: dict, new: dict | None) -> DueItem | None:
     except TableTransactionError:
         return None
     return _item(new) if new is not None else None
+
+
+def fan_out(kind: str, queue: str, now: datetime, payload: Callable[[DueItem], dict], limit: int = 20_000) -> dict[str, int]:
+    """The common timer body: lease what is due of one kind and enqueue one work item per entity."""
+    from .storage import enqueue_many
+
+    rows = find_due(kind, now, limit)
+    leased = lease(kind, rows, now)
+    enqueued = enqueue_many(queue, (payload(item) for item in leased))
+    log.info("%s scan: %d due rows, %d work items enqueued", kind, len(rows), enqueued)
+    return {"found": len(rows), "enqueued": enqueued}

@@ -12,7 +12,8 @@ import email.utils
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -20,6 +21,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from .settings import get_settings
 
 log = logging.getLogger("ecommerce_tasks.http")
+
+T = TypeVar("T")
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -98,8 +101,12 @@ def _describe(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {response.request.method} {response.request.url.path}: {text}"
 
 
-def request_json(provider: str, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-    """Sends one request (with retries) and returns the JSON body of a 2xx answer."""
+def with_retries(provider: str, call: Callable[[], T]) -> T:
+    """Runs call() until it succeeds, retrying TransientProviderError with the shared backoff.
+
+    A create without an idempotency key passes a call that looks up before it creates, so a retry
+    after an ambiguous failure (a timeout) never creates twice.
+    """
     settings = get_settings()
     retrying = Retrying(
         stop=stop_after_attempt(max(1, settings.http_max_attempts)),
@@ -110,13 +117,25 @@ def request_json(provider: str, method: str, url: str, **kwargs: Any) -> dict[st
             "%s: try %d failed (%s), retrying", provider, s.attempt_number, s.outcome.exception() if s.outcome else ""
         ),
     )
-    for attempt in retrying:
-        with attempt:
-            return _send_once(provider, method, url, **kwargs)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retrying(call)
 
 
-def _send_once(provider: str, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+def request_json(provider: str, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    """Sends one request (with retries) and returns the JSON body of a 2xx answer."""
+    return with_retries(provider, lambda: _json(send_once(provider, method, url, **kwargs)))
+
+
+def request(provider: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """Sends one request (with retries) and returns the 2xx response itself (headers, bytes)."""
+    return with_retries(provider, lambda: send_once(provider, method, url, **kwargs))
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    return response.json() if response.content else {}
+
+
+def send_once(provider: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One try, no retry: a 2xx response, or a Transient/PermanentProviderError."""
     started = time.perf_counter()
     try:
         response = http_client().request(method, url, **kwargs)
@@ -128,7 +147,7 @@ def _send_once(provider: str, method: str, url: str, **kwargs: Any) -> dict[str,
         log.debug("%s %s %s took %.1f ms", provider, method, url, (time.perf_counter() - started) * 1000)
 
     if response.is_success:
-        return response.json() if response.content else {}
+        return response
     should_retry = response.headers.get("Stripe-Should-Retry")
     transient = response.status_code in TRANSIENT_STATUS
     if should_retry is not None:

@@ -21,6 +21,7 @@ from .storage import table_client
 ORDER_ROW = "order"
 PAYMENT_PREFIX = "payment|"
 STOCK_RELEASE_ROW = "stockrelease"
+SHIPMENT_ROW = "shipment"
 
 
 class OrderStatus:
@@ -78,6 +79,9 @@ class Order:
     cancel_reason: str | None = None
     needs_review: bool = False
     review_reason: str | None = None
+    ships: bool = True
+    shipping_address: dict[str, str] | None = None
+    weight_grams: int | None = None
     # Outbound events written with the state change that caused them, published afterwards.
     outbox: list[dict[str, Any]] = field(default_factory=list)
     outbox_owner: str | None = None
@@ -89,6 +93,7 @@ class Order:
         data.pop("etag")
         data["lines"] = json.dumps(self.lines)
         data["outbox"] = json.dumps(self.outbox)
+        data["shipping_address"] = json.dumps(self.shipping_address) if self.shipping_address else None
         return {"PartitionKey": self.order_id, "RowKey": ORDER_ROW, **data}
 
     @classmethod
@@ -97,6 +102,8 @@ class Order:
         values["lines"] = json.loads(values["lines"] or "[]")
         values["outbox"] = json.loads(values["outbox"] or "[]")
         values["needs_review"] = bool(values["needs_review"])
+        values["ships"] = values["ships"] is not False
+        values["shipping_address"] = json.loads(values["shipping_address"]) if values["shipping_address"] else None
         return cls(**values, etag=entity.metadata.get("etag"))
 
 
@@ -106,6 +113,7 @@ class OrderRecord:
 
     order: Order | None
     attempts: dict[str, PaymentAttempt]
+    shipment: dict[str, Any] | None = None  # the shipping family's row, as stored (see shipping.model)
 
 
 def orders_table() -> TableClient:
@@ -113,8 +121,9 @@ def orders_table() -> TableClient:
 
 
 def load_order(order_id: str) -> OrderRecord:
-    """One query: the order row and every payment attempt of the order."""
+    """One query: the order row, every payment attempt and the shipment of the order."""
     order = None
+    shipment = None
     attempts: dict[str, PaymentAttempt] = {}
     for entity in orders_table().query_entities("PartitionKey eq @pk", parameters={"pk": order_id}):
         row = entity["RowKey"]
@@ -123,7 +132,9 @@ def load_order(order_id: str) -> OrderRecord:
         elif row.startswith(PAYMENT_PREFIX):
             attempt = PaymentAttempt.from_entity(entity)
             attempts[attempt.payment_id] = attempt
-    return OrderRecord(order, attempts)
+        elif row == SHIPMENT_ROW:
+            shipment = {**entity, "etag": entity.metadata["etag"]}
+    return OrderRecord(order, attempts, shipment)
 
 
 def order_update_operation(order: Order) -> tuple:

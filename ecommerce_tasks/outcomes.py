@@ -7,7 +7,8 @@ crash leaves them to whoever comes after the lease ends. Each event has a stable
 consumer can drop the rare repeat after a crash between send and clear.
 
 Events go to the shop's outbound queue, except those with a `route` naming a family of this app
-(say, stock releases for the inventory family), which are handed to that family's intake.
+(say, stock releases for the inventory family), which are handed to that family's intake. A paid
+order also becomes due for its label, and events the customer hears about go to notifications.
 """
 
 from __future__ import annotations
@@ -94,8 +95,20 @@ def _deliver(event: dict[str, Any]) -> None:
         from .inventory.intake import record_stock_event  # a family of this app, not the shop
 
         record_stock_event(event["data"], unknown_product_ok=True)
-    else:
-        queue_client(get_settings().shop_outcomes_queue).send_message(json.dumps(event, separators=(",", ":")))
+        return
+    queue_client(get_settings().shop_outcomes_queue).send_message(json.dumps(event, separators=(",", ":")))
+    _react(event)
+
+
+def _react(event: dict[str, Any]) -> None:
+    """What this app's own families do with a published event: both steps are idempotent, since
+    an outbox may publish again after a crash."""
+    from .notifications.worker import queue_notification
+    from .shipping.labels import schedule_label
+
+    if event["type"] in {"order.paid", "order.late_payment"}:
+        schedule_label(event["order_id"], datetime.fromisoformat(event["occurred_at"]))
+    queue_notification(event)
 
 
 def _clear(holder: HasOutbox, store: OutboxStore, sent_ids: set[str]) -> None:

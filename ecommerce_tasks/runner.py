@@ -266,7 +266,7 @@ class LocalHost:
 
     # -- one pass of everything --------------------------------------------------------------------
     def run_once(self, families: set[str] | None = None) -> RunReport:
-        """Intake first, then each selected family's timers, then drain until every queue is empty."""
+        """Intake first, then each selected family's timers, each followed by draining every queue."""
         report = RunReport()
         wanted = None if families is None else set(families) | {"intake"}
         queues = self.select("queue", wanted)
@@ -274,7 +274,9 @@ class LocalHost:
         for timer in self.select("timer", families):
             self.run_timer(timer)
             report.timers[timer.name] = "ran"
-        self._drain_all(queues, report)
+            # Drain before the next timer: what one family finishes (a paid order) is what the
+            # next one's scan finds due (its label), in this same run.
+            self._drain_all(queues, report)
         return report
 
     def _drain_all(self, queues: list[RegisteredFunction], report: RunReport) -> None:

@@ -46,6 +46,9 @@ class Settings:
     payment_checks_queue: str
     stock_updates_queue: str
     cleanup_queue: str
+    label_requests_queue: str
+    tracking_queue: str
+    notifications_queue: str
 
     mollie_api_base_url: str
     mollie_api_key: str
@@ -71,6 +74,35 @@ class Settings:
     lead_retention_days: float
     cleanup_chunk: int
     cleanup_max_per_run: int
+
+    carrier: str
+    sendcloud_api_base_url: str
+    sendcloud_public_key: str
+    sendcloud_secret_key: str
+    sendcloud_shipping_method_id: int
+    postnl_api_base_url: str
+    postnl_api_key: str
+    postnl_customer_code: str
+    postnl_customer_number: str
+    postnl_product_code: str
+    local_tracking_url: str
+    labels_container: str
+    ship_from: dict[str, str]
+    default_parcel_weight_grams: int
+    tracking_interval_minutes: float
+    tracking_silent_days: float
+    side_effect_lease_seconds: float
+
+    email_provider: str
+    email_from: str
+    email_from_name: str
+    sendgrid_api_base_url: str
+    sendgrid_api_key: str
+    acs_connection_string: str
+    email_outbox_dir: str
+    email_templates_dir: str
+    shop_name: str
+    shop_url: str
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -107,6 +139,43 @@ class Settings:
             lead_retention_days=_float("LEAD_RETENTION_DAYS", 90.0),
             cleanup_chunk=_int("CLEANUP_CHUNK", 50),
             cleanup_max_per_run=_int("CLEANUP_MAX_PER_RUN", 20_000),
+            label_requests_queue=_str("LABEL_REQUESTS_QUEUE", "label-requests"),
+            tracking_queue=_str("TRACKING_QUEUE", "tracking-checks"),
+            notifications_queue=_str("NOTIFICATIONS_QUEUE", "notifications"),
+            carrier=_choice("CARRIER", "local", {"local", "sendcloud", "postnl"}),
+            sendcloud_api_base_url=_str("SENDCLOUD_API_BASE_URL", "https://panel.sendcloud.sc/api/v2"),
+            sendcloud_public_key=os.environ.get("SENDCLOUD_PUBLIC_KEY", ""),
+            sendcloud_secret_key=os.environ.get("SENDCLOUD_SECRET_KEY", ""),
+            sendcloud_shipping_method_id=_int("SENDCLOUD_SHIPPING_METHOD_ID", 8),
+            postnl_api_base_url=_str("POSTNL_API_BASE_URL", "https://api.postnl.nl"),
+            postnl_api_key=os.environ.get("POSTNL_API_KEY", ""),
+            postnl_customer_code=_str("POSTNL_CUSTOMER_CODE", "DEVC"),
+            postnl_customer_number=_str("POSTNL_CUSTOMER_NUMBER", "11223344"),
+            postnl_product_code=_str("POSTNL_PRODUCT_CODE", "3085"),
+            local_tracking_url=_str("LOCAL_TRACKING_URL", "https://track.example.com/{tracking_number}"),
+            labels_container=_str("LABELS_CONTAINER", "labels"),
+            ship_from={
+                "name": _str("SHIP_FROM_NAME", "Example Shop"),
+                "street": _str("SHIP_FROM_STREET", "Stationsplein"),
+                "house_number": _str("SHIP_FROM_HOUSE_NUMBER", "1"),
+                "postal_code": _str("SHIP_FROM_POSTAL_CODE", "1012AB"),
+                "city": _str("SHIP_FROM_CITY", "Amsterdam"),
+                "country": _str("SHIP_FROM_COUNTRY", "NL"),
+            },
+            default_parcel_weight_grams=_int("DEFAULT_PARCEL_WEIGHT_GRAMS", 1000),
+            tracking_interval_minutes=_float("TRACKING_INTERVAL_MINUTES", 240.0),
+            tracking_silent_days=_float("TRACKING_SILENT_DAYS", 5.0),
+            side_effect_lease_seconds=_float("SIDE_EFFECT_LEASE_SECONDS", 120.0),
+            email_provider=_choice("EMAIL_PROVIDER", "local", {"local", "sendgrid", "acs"}),
+            email_from=_str("EMAIL_FROM", "shop@example.com"),
+            email_from_name=_str("EMAIL_FROM_NAME", "Example Shop"),
+            sendgrid_api_base_url=_str("SENDGRID_API_BASE_URL", "https://api.sendgrid.com/v3"),
+            sendgrid_api_key=os.environ.get("SENDGRID_API_KEY", ""),
+            acs_connection_string=os.environ.get("ACS_CONNECTION_STRING", ""),
+            email_outbox_dir=_str("EMAIL_OUTBOX_DIR", ".local/emails"),
+            email_templates_dir=os.environ.get("EMAIL_TEMPLATES_DIR", "").strip(),
+            shop_name=_str("SHOP_NAME", "Example Shop"),
+            shop_url=_str("SHOP_URL", "https://shop.example.com"),
         )
 
     def table(self, name: str) -> str:

@@ -11,6 +11,7 @@ Failure records are keyed by queue and a hash of the body, so an operator listin
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 from collections.abc import Callable
@@ -26,6 +27,15 @@ from .storage import table_client
 log = logging.getLogger("ecommerce_tasks.work")
 
 M = TypeVar("M", bound=BaseModel)
+
+# The id of the queue message being processed. It stays the same across redeliveries of that
+# message (a duplicate copy has another), so a worker can tell its own earlier, crashed try from a
+# concurrent duplicate.
+_current_message_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_message_id", default=None)
+
+
+def current_message_id() -> str | None:
+    return _current_message_id.get()
 
 
 class PermanentError(Exception):
@@ -89,6 +99,7 @@ def failure_for(queue: str, body: str) -> dict | None:
 
 def process(queue: str, message_id: str, body: str, dequeue_count: int, handler: Callable[[str], object]) -> None:
     """Runs handler(body) with the failure rules above."""
+    token = _current_message_id.set(message_id)
     try:
         handler(body)
     except RetryLater as exc:
@@ -107,3 +118,5 @@ def process(queue: str, message_id: str, body: str, dequeue_count: int, handler:
         )
         record_failure(queue, message_id, body, "failed", repr(exc), dequeue_count)
         raise
+    finally:
+        _current_message_id.reset(token)

@@ -40,7 +40,7 @@ FUNCTION_KEY = "soak-function-key"
 
 def soak_environment(tag: str, sandbox: SandboxServer) -> dict[str, str]:
     return {
-        **local_environment(tag, sandbox.mollie_url, sandbox.stripe_url),
+        **local_environment(tag, sandbox.url),
         "AzureWebJobsStorage": connection_string(PORTS),
         "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
         # Everything happens in seconds instead of hours.

@@ -38,11 +38,11 @@ def sandbox(sandbox_server):
 
 
 @pytest.fixture
-def env(azurite, sandbox_server, monkeypatch):
+def env(azurite, sandbox_server, monkeypatch, tmp_path):
     """Settings for one test: unique names, sandbox providers, fast retries."""
     tag = "t" + uuid.uuid4().hex[:10]
     values = {
-        **local_environment(tag, sandbox_server.mollie_url, sandbox_server.stripe_url),
+        **local_environment(tag, sandbox_server.url, email_dir=str(tmp_path / "emails")),
         "HTTP_TIMEOUT_SECONDS": "0.5",
         "HTTP_MAX_ATTEMPTS": "3",
         "HTTP_BACKOFF_BASE_SECONDS": "0.01",

@@ -57,6 +57,9 @@ def _place_order(event: OrderPlaced) -> None:
         customer_name=event.customer.name,
         lines=[line.model_dump() for line in event.lines],
         window_ends_at=window_ends.isoformat(),
+        ships=event.ships,
+        shipping_address=event.shipping_address.model_dump() if event.shipping_address else None,
+        weight_grams=event.weight_grams,
     )
     try:
         orders_table().create_entity(order.to_entity())

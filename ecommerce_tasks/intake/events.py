@@ -41,6 +41,23 @@ class PaymentRef(Strict):
         return self
 
 
+Text = Annotated[str, Field(max_length=200)]
+
+
+class ShippingAddress(Strict):
+    """Taken as the shop has it: whether it can be shipped to is decided (and reported) by the
+    label worker, so a bad address fails its label once, with the reason, instead of the order."""
+
+    name: Text = ""
+    company: Text = ""
+    street: Text = ""
+    house_number: Annotated[str, Field(max_length=20)] = ""
+    postal_code: Annotated[str, Field(max_length=20)] = ""
+    city: Text = ""
+    country: Annotated[str, Field(max_length=60, description="ISO 3166-1 alpha-2, e.g. NL")] = ""
+    phone: Annotated[str, Field(max_length=40)] = ""
+
+
 class OrderPlaced(Strict):
     """An order that waits for an online payment."""
 
@@ -53,6 +70,9 @@ class OrderPlaced(Strict):
     customer: Customer
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
     payments: Annotated[list[PaymentRef], Field(max_length=50)] = []
+    ships: bool = Field(True, description="false for orders with nothing to ship (no label)")
+    shipping_address: ShippingAddress | None = None
+    weight_grams: Annotated[int, Field(gt=0, le=100_000)] | None = None
 
 
 class PaymentStarted(PaymentRef):

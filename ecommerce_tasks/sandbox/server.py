@@ -1,4 +1,5 @@
-"""Sandbox payment providers over real HTTP, for the demo and the tests.
+"""Sandbox providers over real HTTP, for the demo and the tests: payments here, carriers and
+e-mail in shipping.py.
 
 Speaks the documented shapes:
 - Mollie v2: GET /mollie/v2/payments/{id}, `Authorization: Bearer test_...`; errors
@@ -15,6 +16,8 @@ Control endpoints (under /_sandbox, for scripts and tests only):
 - POST /_sandbox/chaos {"rate_429", "rate_500", "rate_timeout", "rate_after_effect", "timeout_seconds",
   "seed"}: random faults on every provider call (the soak's fault injection).
 - POST /_sandbox/latency {"seconds": 0.05}; GET /_sandbox/requests; POST /_sandbox/reset.
+- GET /_sandbox/shipping (parcels, labels, e-mails received); POST /_sandbox/shipping/script
+  {"carrier": "sendcloud"|"postnl", "statuses": [...]}: the tracking steps of new parcels.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+
+from .shipping import ShippingState
+from .shipping import handle as handle_shipping
 
 
 @dataclass
@@ -59,6 +65,7 @@ class SandboxState:
         self.requests: dict[str, int] = {}
         self.chaos: dict[str, float] = {}
         self.random = random.Random(0)
+        self.shipping = ShippingState()
 
     def take_fault(self, path: str) -> dict[str, Any] | None:
         with self.lock:
@@ -148,7 +155,49 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         return json.loads(self.rfile.read(length) or b"{}") if length else {}
 
-    def do_POST(self) -> None:  # control endpoints
+    def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
+        if not isinstance(body, bytes):
+            return self._json(status, body, headers)
+        self.send_response(status)
+        for key, value in {"Content-Length": str(len(body)), **headers}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _shipping_call(self, method: str) -> bool:
+        """Carriers and e-mail providers: a status fault answers before the work, a delay after it
+        (the work is done, the answer is lost), an after-effect fault replaces the answer."""
+        state = self.server.state
+        path, _, query = self.path.partition("?")
+        if not path.startswith(("/sendcloud/", "/postnl/", "/sendgrid/", "/acs/")):
+            return False
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        with state.lock:
+            state.requests[f"{method} {path}"] = state.requests.get(f"{method} {path}", 0) + 1
+        if state.latency:
+            time.sleep(state.latency)
+        fault = state.take_fault(f"{method} {path}") or {}  # path_contains may name the method
+        if "status" in fault and not fault.get("after_effect"):
+            self._fault(path, int(fault["status"]), fault.get("headers", {}))
+            return True
+        host, port = self.server.server_address[:2]
+        answer = handle_shipping(state.shipping, method, path, query, self.headers, raw, f"http://{host}:{port}")
+        if "delay" in fault:
+            time.sleep(float(fault["delay"]))
+        if fault.get("after_effect"):
+            self._fault(path, 500, {})
+        elif answer is None:
+            self._json(404, {"error": "not found"})
+        else:
+            self._send(*answer)
+        return True
+
+    def do_POST(self) -> None:
+        if self._shipping_call("POST"):
+            return
         state = self.server.state
         body = self._body()
         path = self.path.split("?")[0]
@@ -178,15 +227,25 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/_sandbox/latency":
                 state.latency = float(body.get("seconds", 0))
                 return self._json(200, {"seconds": state.latency})
+            if path == "/_sandbox/shipping/script":
+                key = "sendcloud_script" if body["carrier"] == "sendcloud" else "postnl_script"
+                setattr(state.shipping, key, [list(step) for step in body["statuses"]])
+                return self._json(200, {})
             if path == "/_sandbox/reset":
                 state.payments.clear(), state.faults.clear(), state.requests.clear(), state.chaos.clear()
+                state.shipping.reset()
                 state.latency = 0.0
                 return self._json(200, {})
         self._json(404, {"error": "unknown sandbox endpoint"})
 
     def do_GET(self) -> None:
+        if self._shipping_call("GET"):
+            return
         state = self.server.state
         path = self.path.split("?")[0]
+        if path == "/_sandbox/shipping":
+            with state.lock:
+                return self._json(200, state.shipping.summary())
         if path == "/_sandbox/requests":
             with state.lock:
                 return self._json(200, dict(state.requests))
@@ -216,6 +275,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "not found"})
 
     def _fault(self, path: str, status: int, headers: dict[str, str]) -> None:
+        if path.startswith("/sendgrid/"):
+            if status == 429 and not headers:  # SendGrid's 429: X-RateLimit-Reset, no Retry-After
+                headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 1)}
+            return self._json(status, {"errors": [{"field": None, "message": f"sandbox fault {status}"}]}, headers)
+        if path.startswith("/sendcloud/"):
+            return self._json(status, {"error": {"code": status, "message": f"sandbox fault {status}", "request": path}}, headers)
         if path.startswith("/stripe/"):
             kind = "rate_limit_error" if status == 429 else "api_error"
             return self._json(status, {"error": {"type": kind, "message": f"sandbox fault {status}"}}, headers)
@@ -324,3 +389,11 @@ class SandboxClient:
 
     def reset(self) -> None:
         self._http.post("/_sandbox/reset").raise_for_status()
+
+    def shipping(self) -> dict[str, Any]:
+        """Parcels (with their order numbers), PostNL labels per barcode, and every e-mail received."""
+        return self._http.get("/_sandbox/shipping").json()
+
+    def tracking_script(self, carrier: str, statuses: list[list[Any]]) -> None:
+        """The statuses new parcels step through, one per tracking read (the last repeats)."""
+        self._http.post("/_sandbox/shipping/script", json={"carrier": carrier, "statuses": statuses}).raise_for_status()

@@ -1,8 +1,11 @@
-"""Table and queue access shared by every family: clients created once, requests counted."""
+"""Table, queue and blob access shared by every family: clients created once, requests counted."""
 
 from .clients import (
     REQUEST_COUNTER,
     RequestCounter,
+    container_client,
+    put_blob,
+    read_blob,
     enqueue,
     enqueue_many,
     queue_client,
@@ -13,6 +16,9 @@ from .clients import (
 __all__ = [
     "REQUEST_COUNTER",
     "RequestCounter",
+    "container_client",
+    "put_blob",
+    "read_blob",
     "enqueue",
     "enqueue_many",
     "queue_client",

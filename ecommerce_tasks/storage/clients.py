@@ -18,12 +18,13 @@ import requests
 from azure.core.exceptions import ResourceExistsError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient as AsyncQueueClient
 
 
 class RequestCounter:
-    """Counts storage requests by service ('table', 'queue') and HTTP method.
+    """Counts storage requests by service ('table', 'queue', 'blob') and HTTP method.
 
     Hooked into every client's azure-core pipeline through CustomHookPolicy (`raw_request_hook`),
     which sees each request actually sent, retries included.
@@ -134,6 +135,29 @@ def _queue(connection: str, name: str) -> QueueClient:
 def queue_client(name: str) -> QueueClient:
     """The named queue (created on first use in this process), base64-encoded like the host."""
     return _queue(_connection(), name)
+
+
+@lru_cache(maxsize=None)
+def _container(connection: str, name: str) -> ContainerClient:
+    client = BlobServiceClient.from_connection_string(connection, **client_options("blob")).get_container_client(name)
+    create_if_missing(client.create_container)
+    return client
+
+
+def container_client(name: str) -> ContainerClient:
+    """The named blob container (created on first use in this process)."""
+    return _container(_connection(), name)
+
+
+def put_blob(container: str, name: str, data: bytes, content_type: str) -> str:
+    """Writes a blob (overwriting: the same name always gets the same document); returns its URL."""
+    blob = container_client(container).get_blob_client(name)
+    blob.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_type=content_type))
+    return blob.url
+
+
+def read_blob(container: str, name: str) -> bytes:
+    return container_client(container).get_blob_client(name).download_blob().readall()
 
 
 def take_all(queue: str) -> list[str]:

@@ -1,0 +1,1 @@
+"""Customer notifications: every e-mail goes out once, whatever the queue does."""

@@ -1,0 +1,53 @@
+"""Renders an e-mail from editable template files (subject, plain text, HTML).
+
+The shop overrides any file by putting one of the same name in EMAIL_TEMPLATES_DIR; the rest
+come from the templates shipped here. HTML templates autoescape, so a customer named
+`<script>` stays text; subjects are folded to one line, so nothing can inject a header.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from ..providers.email import Email
+
+BUILT_IN = Path(__file__).parent / "templates"
+
+# Which template tells the customer about which event.
+TEMPLATES = {
+    "order.paid": "order_paid",
+    "order.late_payment": "order_paid",
+    "payment.failed": "payment_failed",
+    "order.cancelled": "order_cancelled",
+    "order.shipped": "order_shipped",
+    "order.delivered": "order_delivered",
+    "order.delivery_problem": "delivery_problem",
+}
+
+
+@lru_cache(maxsize=4)
+def _environment(custom_dir: str) -> Environment:
+    folders = [FileSystemLoader(custom_dir)] if custom_dir else []
+    return Environment(
+        loader=ChoiceLoader([*folders, FileSystemLoader(str(BUILT_IN))]),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+        undefined=StrictUndefined,  # a typo in a template fails loudly, not as an empty gap
+        keep_trailing_newline=True,
+    )
+
+
+def render(template: str, context: dict[str, Any], to: str, to_name: str, key: str, custom_dir: str = "") -> Email:
+    env = _environment(custom_dir)
+    subject = " ".join(env.get_template(f"{template}.subject.txt").render(context).split())
+    return Email(
+        to=to,
+        to_name=" ".join(to_name.split()),
+        subject=subject[:250],
+        text=env.get_template(f"{template}.txt").render(context),
+        html=env.get_template(f"{template}.html").render(context),
+        key=key,
+    )

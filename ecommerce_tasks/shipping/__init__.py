@@ -1,0 +1,1 @@
+"""Shipping: labels for paid orders, tracking, and the customer's shipping news."""
