@@ -52,7 +52,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                     if action.startswith("would"):
                         print(f"  {action}: {', '.join(ids)}")
 
-        dry_runs = {"payments": payments, "inventory": inventory, "cleanup": cleanup}
+        def shipping() -> None:
+            from .shipping.scan import scan_labels, scan_tracking
+
+            labels = scan_labels(dry_run=True)
+            print(f"shipping labels: {labels['found']} due; would do:")
+            for order_id, outcome in labels["previews"].items():
+                print(f"  {order_id}: {outcome}")
+            print(f"shipping tracking: {scan_tracking(dry_run=True)['found']} shipments due for a carrier check")
+
+        dry_runs = {"payments": payments, "shipping": shipping, "inventory": inventory, "cleanup": cleanup}
         for family in sorted(families or dry_runs):
             if family in dry_runs:
                 dry_runs[family]()
@@ -96,7 +105,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import SandboxServer
 
     server = SandboxServer(port=args.port).start()
-    print(f"sandbox providers on {server.url}: MOLLIE_API_BASE_URL={server.mollie_url} STRIPE_API_BASE_URL={server.stripe_url}")
+    from .devtools import local_environment
+
+    urls = {k: v for k, v in local_environment("sandbox", server.url).items() if k.endswith("_API_BASE_URL") or k == "ACS_CONNECTION_STRING"}
+    print(f"sandbox providers on {server.url}:")
+    for name, value in urls.items():
+        print(f"  {name}={value}")
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()

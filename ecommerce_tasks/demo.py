@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import threading
 import time
 from collections import Counter
@@ -23,7 +24,8 @@ from .orders import load_order
 from .runner import HostConfig, LocalHost
 from .sandbox import SandboxClient, SandboxServer
 from .settings import reload_settings
-from .storage import REQUEST_COUNTER, enqueue, queue_client
+from .shipping.model import load_shipment
+from .storage import REQUEST_COUNTER, enqueue, queue_client, read_blob
 from .work import failures_table
 
 NOW = datetime.now(timezone.utc)
@@ -33,7 +35,7 @@ SHOP = {
     "demo-1001": ("iDEAL paid, customer closed the browser", "mollie", ["paid"], 25, {}),
     "demo-1002": ("iDEAL abandoned on the bank page", "mollie", ["expired"], 30, {}),
     "demo-1003": ("first attempt expired, second paid", "mollie", None, 40, {}),
-    "demo-1004": ("card payment succeeded (Stripe)", "stripe", ["succeeded"], 15, {}),
+    "demo-1004": ("card paid (Stripe); address lacks a house number", "stripe", ["succeeded"], 15, {}),
     "demo-1005": ("card declined, never retried; window over", "stripe", ["requires_payment_method"], 73 * 60, {}),
     "demo-1006": ("bank transfer still open (expires in 12 days)", "mollie", ["open"], 60, {"expires_in_seconds": 12 * 86400, "method": "banktransfer"}),
     "demo-1007": ("pay later, authorized (money reserved)", "mollie", ["authorized"], 45, {"method": "klarnapaylater", "expires_in_seconds": None}),
@@ -55,7 +57,14 @@ def _order_event(order_id: str, minutes_ago: float, payments: list[dict]) -> dic
         "customer": {"email": f"customer.{order_id}@example.com", "name": "Sam Example"},
         "lines": [{"sku": "MUG-BLUE", "quantity": 2, "name": "Blue mug"}, {"sku": "TEA-50", "quantity": 1, "name": "Tea, 50 bags"}],
         "payments": payments,
+        "shipping_address": ADDRESSES.get(order_id, ADDRESS),
+        "weight_grams": 1200,
     }
+
+
+ADDRESS = {"name": "Sam Example", "street": "Damrak", "house_number": "12", "postal_code": "1012 LG", "city": "Amsterdam", "country": "NL"}
+# A paid order whose address the shop took without a house number: its label fails once, clearly.
+ADDRESSES = {"demo-1004": {**ADDRESS, "house_number": ""}}
 
 
 def _seed(sandbox: SandboxClient) -> None:
@@ -166,8 +175,15 @@ def run_demo() -> int:
     tag = "demo" + datetime.now().strftime("%H%M%S")
     print("Starting Azurite and the sandbox payment providers ...")
     with Azurite(), SandboxServer() as sandbox_server:
-        os.environ.update(local_environment(tag, sandbox_server.url))
-        os.environ.update({"HTTP_BACKOFF_BASE_SECONDS": "0.05", "LOCAL_FUNCTION_KEY": "demo-function-key"})
+        output = Path(".demo") / tag
+        os.environ.update(local_environment(tag, sandbox_server.url, email_dir=str(output / "emails")))
+        os.environ.update({
+            "HTTP_BACKOFF_BASE_SECONDS": "0.05",
+            "LOCAL_FUNCTION_KEY": "demo-function-key",
+            "CARRIER": "sendcloud",  # the sandbox Sendcloud: parcels, PDF labels, tracking that advances
+            "TRACKING_INTERVAL_MINUTES": "0",  # every run asks the carrier again (hours apart in production)
+            "EMAIL_PROVIDER": "local",  # each e-mail becomes an .eml file
+        })
         reload_settings()
         close_http_client()
         sandbox = SandboxClient(sandbox_server.url)
@@ -206,10 +222,14 @@ def run_demo() -> int:
         print("And: bob@example.com asks the shop to erase his data")
         ShopIntake().send({"type": "customer.erasure_requested", "event_id": "gdpr-1", "email": "bob@example.com", "requested_at": NOW.isoformat()})
         third = host.run_once()
-        print(f"Run 3 (the delivery, the erasure): {_stats(third)}")
+        print(f"Run 3 (the delivery, the erasure, parcels on their way): {_stats(third)}")
         print(f"  POT-RED is {'on sale again' if load_product('POT-RED')[0].available else 'still sold out'}")
+        for run in (4, 5):
+            later = host.run_once()
+            print(f"Run {run} (later: the carrier moves and delivers the parcels): {_stats(later)}")
 
         _report(os.environ["SHOP_OUTCOMES_QUEUE"], os.environ["SHOP_EVENTS_QUEUE"], elapsed)
+        _report_shipping(output)
         close_http_client()
     return 0
 
@@ -264,10 +284,36 @@ def _report(outcomes_queue: str, events_queue: str, elapsed: float) -> None:
 
     client = queue_client(outcomes_queue)
     events = []
-    for message in client.peek_messages(max_messages=32):
-        events.append(json.loads(message.content))
+    while batch := list(client.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60)):
+        events += [json.loads(message.content) for message in batch]
     counts = Counter(e["type"] for e in events)
     print("Events published for the shop on the outbound queue: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
     for rejected in failures_table().query_entities("PartitionKey eq @q", parameters={"q": events_queue}):
         print(f"Rejected shop event (recorded with its reason): {rejected['reason'][:160]}")
     print(f"Storage requests for all of this: {requests} ({requests / len(SHOP):.1f} per order, intake included); {elapsed:.1f} s")
+
+
+def _report_shipping(output: Path) -> None:
+    from .settings import get_settings
+
+    labels = output / "labels"
+    labels.mkdir(parents=True, exist_ok=True)
+    print()
+    print("Shipping (sandbox Sendcloud)")
+    print("-" * 118)
+    for order_id in SHOP:
+        shipment = load_shipment(order_id)
+        if shipment is None:
+            continue
+        if shipment.state == "created":
+            path = labels / f"{order_id}.pdf"
+            path.write_bytes(read_blob(get_settings().labels_container, shipment.label_blob))
+            steps = " > ".join(f"{h['code']} {h['status'] or ''}".strip() for h in shipment.history)
+            print(f"{order_id:<10} {shipment.tracking_number:<17} {shipment.status:<14} {steps}; label {path}")
+        else:
+            print(f"{order_id:<10} label {shipment.state}: {shipment.failure_reason}")
+    print("-" * 118)
+    mails = sorted((output / "emails").glob("*.eml"))
+    kinds = Counter(m.stem.split("_")[1] for m in mails)  # <order>_<event type>[_<discriminator>]
+    print(f"E-mails to customers ({len(mails)}, one per order and event, in {output / 'emails'}): "
+          + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))

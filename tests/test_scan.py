@@ -5,6 +5,7 @@ import sys
 import threading
 from datetime import datetime, timedelta, timezone
 
+from ecommerce_tasks import duework
 from ecommerce_tasks.intake import ShopIntake
 from ecommerce_tasks.orders import load_order
 from ecommerce_tasks.payments.scan import scan_due_payments
@@ -66,15 +67,20 @@ def test_scan_reads_only_due_entities_however_long_the_history(host, env, sandbo
     assert counts[("table", "GET")] == 1  # one range query
 
 
-def test_payment_path_costs_at_most_8_storage_requests_per_order(host, env, sandbox):
+def test_payment_path_costs_at_most_8_storage_requests_per_order_plus_2_hand_offs(host, env, sandbox):
     seed(sandbox, 40, "cost")
     REQUEST_COUNTER.reset()
     scan_due_payments()
     host.drain(function(host, "payments_check"))
     per_order = REQUEST_COUNTER.total() / 40
-    print(f"storage requests per paid order: {per_order:.2f} {dict(REQUEST_COUNTER.snapshot())}")
+    counts = REQUEST_COUNTER.snapshot()
+    print(f"storage requests per paid order: {per_order:.2f} {dict(counts)}")
     assert all(load_order(f"cost-{i}").order.status == "paid" for i in range(40))
-    assert per_order <= 8
+    # A paid order hands off twice: its label due row (a table write) and its confirmation e-mail
+    # (a queue message). Those belong to shipping and notifications; the check itself stays <= 8.
+    assert len(duework.find_due("labels", datetime.now(timezone.utc) + timedelta(minutes=1), 100)) == 40
+    assert len(queue_client(env.notifications_queue).peek_messages(max_messages=32)) == 32
+    assert per_order - 2 <= 8
 
 
 def test_dry_run_reports_and_changes_nothing(host, env, sandbox):
