@@ -336,14 +336,6 @@ class SandboxServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    @property
-    def mollie_url(self) -> str:
-        return f"{self.url}/mollie/v2"
-
-    @property
-    def stripe_url(self) -> str:
-        return f"{self.url}/stripe/v1"
-
     def start(self) -> "SandboxServer":
         self._thread.start()
         return self
