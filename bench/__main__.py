@@ -60,7 +60,7 @@ def main() -> None:
     with bench_environment():
         results["fanout"] = [fanout.measure(n) for n in fan_ns]
     results["due_scan"] = [due_scan.measure(h) for h in histories]
-    results["cost"] = [cost.payments(cost_n), cost.inventory(cost_n * 2), cost.cleanup(cost_n * 2)]
+    results["cost"] = [cost.payments(cost_n), *cost.shipping(cost_n), cost.inventory(cost_n * 2), cost.cleanup(cost_n * 2)]
     results["workers"] = workers.measure(worker_n)
     payment_requests = results["cost"][0]["work_requests"]
     results["on_paper"] = on_paper(payment_requests)

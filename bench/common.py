@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,14 +17,18 @@ from ecommerce_tasks.settings import reload_settings
 
 
 @contextmanager
-def bench_environment():
+def bench_environment(**settings: str):
     tag = "b" + uuid.uuid4().hex[:8]
-    with Azurite(), SandboxServer() as sandbox_server:
-        os.environ.update(local_environment(tag, sandbox_server.url))
+    with Azurite(), SandboxServer() as sandbox_server, tempfile.TemporaryDirectory() as emails:
+        os.environ.update(local_environment(tag, sandbox_server.url, email_dir=emails))
+        os.environ.update(settings)
         reload_settings()
         close_http_client()
         yield SandboxClient(sandbox_server.url)
         close_http_client()
+
+
+ADDRESS = {"name": "Bench", "street": "Damrak", "house_number": "1", "postal_code": "1012 LG", "city": "Amsterdam", "country": "NL"}
 
 
 def seed_orders(sandbox: SandboxClient, count: int, prefix: str, status: str, workers: int = 16) -> None:
@@ -45,6 +50,7 @@ def seed_orders(sandbox: SandboxClient, count: int, prefix: str, status: str, wo
                 "customer": {"email": "bench@example.com", "name": "Bench"},
                 "lines": [{"sku": "SKU-1", "quantity": 1}],
                 "payments": [{"provider": "mollie", "payment_id": payment_id, "created_at": (now - timedelta(minutes=20)).isoformat()}],
+                "shipping_address": ADDRESS,
             }
         )
 

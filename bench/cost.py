@@ -21,9 +21,33 @@ def payments(orders: int) -> dict:
     with bench_environment() as sandbox:
         host = LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))
         intake = _counted(lambda: seed_orders(sandbox, orders, "cost", "paid"))
-        check = _counted(lambda: (scan_due_payments(), host.drain(next(f for f in host.functions if f.name == "payments_check"))))
+        check = _counted(lambda: (scan_due_payments(), host.drain(_function(host, "payments_check"))))
     return {"family": "payments", "unit": "order", "intake_requests": round(intake[0] / orders, 2),
             "work_requests": round(check[0] / orders, 2), "work_operations": round(check[1] / orders, 2)}
+
+
+def shipping(orders: int) -> list[dict]:
+    """Label, tracking check (status unchanged / changed) and customer e-mail, per unit."""
+    with bench_environment(CARRIER="sendcloud", TRACKING_INTERVAL_MINUTES="0", EMAIL_PROVIDER="sendgrid") as sandbox:
+        host = LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))
+        sandbox.tracking_script("sendcloud", [[1000, "Ready to send"], [1000, "Ready to send"], [3, "En route"]])
+        seed_orders(sandbox, orders, "ship", "paid")
+        scan_due_payments()
+        host.drain(_function(host, "payments_check"))
+        labels = _counted(lambda: host.run_timer(_function(host, "shipping_labels_scan")) or host.drain(_function(host, "shipping_label")))
+        emails = _counted(lambda: host.drain(_function(host, "notifications_send")))  # order.paid + order.shipped
+        track = lambda: host.run_timer(_function(host, "shipping_tracking_scan")) or host.drain(_function(host, "shipping_track"))  # noqa: E731
+        unchanged = _counted(track)
+        changed = _counted(track)
+    return [
+        {"family": "labels", "unit": "order", "work_requests": round(labels[0] / orders, 2), "work_operations": round(labels[1] / orders, 2)},
+        {"family": "tracking", "unit": "check", "work_requests": round(unchanged[0] / orders, 2), "work_requests_on_change": round(changed[0] / orders, 2)},
+        {"family": "e-mail", "unit": "e-mail", "work_requests": round(emails[0] / (2 * orders), 2)},
+    ]
+
+
+def _function(host: LocalHost, name: str):
+    return next(f for f in host.functions if f.name == name)
 
 
 def inventory(events: int) -> dict:

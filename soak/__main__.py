@@ -45,6 +45,12 @@ def soak_environment(tag: str, sandbox: SandboxServer) -> dict[str, str]:
         "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
         # Everything happens in seconds instead of hours.
         "PAYMENTS_SCAN_SCHEDULE": "*/2 * * * * *",
+        "SHIPPING_LABELS_SCHEDULE": "*/2 * * * * *",
+        "TRACKING_SCAN_SCHEDULE": "*/3 * * * * *",
+        "TRACKING_INTERVAL_MINUTES": "0.05",
+        "CARRIER": "sendcloud",  # no idempotency key: the label path that must survive the chaos
+        "EMAIL_PROVIDER": "acs",  # its Operation-Id makes even a lost "accepted" answer safe to repeat
+        "SIDE_EFFECT_LEASE_SECONDS": "20",
         "INVENTORY_SCAN_SCHEDULE": "*/2 * * * * *",
         "CLEANUP_SCAN_SCHEDULE": "*/3 * * * * *",
         "PAYMENT_FIRST_CHECK_MINUTES": "0",

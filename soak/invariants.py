@@ -28,7 +28,8 @@ CUSTOMER_DATA = re.compile(r"soak\.(customer|shopper)\d+@example\.com|Soak (Cust
 
 def _work_queues() -> list[str]:
     s = get_settings()
-    return [s.shop_events_queue, s.payment_checks_queue, s.stock_updates_queue, s.cleanup_queue]
+    return [s.shop_events_queue, s.payment_checks_queue, s.stock_updates_queue, s.cleanup_queue,
+            s.label_requests_queue, s.tracking_queue, s.notifications_queue]
 
 
 def _expected(order_id: str, record: ShopRecord) -> str:
@@ -41,8 +42,10 @@ def quiet(record: ShopRecord) -> bool:
         if any(queue_client(q).get_queue_properties().approximate_message_count for q in _work_queues()):
             return False
         for order_id in record.orders:
-            order = load_order(order_id).order
-            if order is None or order.status != _expected(order_id, record):
+            stored = load_order(order_id)
+            if stored.order is None or stored.order.status != _expected(order_id, record):
+                return False
+            if stored.order.status == "paid" and (stored.shipment or {}).get("state") not in {"created", "failed"}:
                 return False
         return all(not load_checkout(c) for c, fate in record.checkouts.items() if fate != "live")
     except Exception:  # noqa: BLE001 - storage still coming back
@@ -76,6 +79,8 @@ def check_all(record: ShopRecord, sandbox: SandboxClient, log_path: Path, kills:
     unannounced = [o for o, r in orders.items() if r.order and r.order.status == "paid" and o not in paid_events]
     results.append(("outbound events: none missing, repeats only after crashes", not unannounced and repeats <= kills * 16,
                     f"{len(events)} events, {repeats} repeated ids after {kills} runner kills; paid without event: {unannounced[:5]}"))
+
+    results += _shipping(record, orders, sandbox, events)
 
     bad_stock, applied = [], Counter()
     for sku in record.products:
@@ -113,6 +118,32 @@ def check_all(record: ShopRecord, sandbox: SandboxClient, log_path: Path, kills:
                     f"retried failures {dict(raised)}; unexpected {unexpected}; tracebacks {tracebacks}"))
     leaks = [s for s in SECRETS if s in log] + sorted(set(m.group(0) for m in CUSTOMER_DATA.finditer(log)))[:3]
     results.append(("no secret or unmasked customer data in the logs", not leaks, f"{len(log.splitlines())} log lines; found {leaks}"))
+    return results
+
+
+def _shipping(record: ShopRecord, orders: dict, sandbox: SandboxClient, events: list[dict]) -> list[tuple[str, bool, str]]:
+    carrier = sandbox.shipping()
+    parcels = Counter(p["order_number"] for p in carrier["parcels"])
+    paid = {o for o, r in orders.items() if r.order and r.order.status == "paid"}
+    state = {o: (orders[o].shipment or {}).get("state") for o in record.orders}
+    twice = {o: n for o, n in parcels.items() if n > 1}
+    unlabelled = sorted(o for o in paid - record.bad_address if state[o] != "created" or parcels[o] != 1)
+    wrongly = sorted(o for o in record.bad_address & paid if state[o] != "failed" or parcels[o])
+    unpaid = sorted(o for o in parcels if o not in paid)
+    failed_events = Counter(e["order_id"] for e in events if e.get("type") == "shipment.label_failed")
+    results = [("each paid order: one label; a bad address fails once, no carrier call",
+                not twice and not unlabelled and not wrongly and not unpaid and all(n == 1 for n in failed_events.values()),
+                f"{len(carrier['parcels'])} parcels for {len(paid)} paid orders ({len(record.bad_address & paid)} with a bad address); "
+                f"twice {twice}; missing {unlabelled[:5]}; bad address labelled {wrongly[:5]}; unpaid labelled {unpaid[:5]}")]
+
+    mails = Counter((m["subject"], m["to"]) for m in carrier["emails"])
+    repeated = {k: n for k, n in mails.items() if n > 1}
+    to_of = {o: f"soak.customer{o[2:]}@example.com" for o in record.orders}
+    no_confirmation = sorted(o for o in paid if not any(to == to_of[o] and "Thank you" in subject for subject, to in mails))
+    no_shipped = sorted(o for o in paid if state[o] == "created" and not any(to == to_of[o] and "on its way" in subject for subject, to in mails))
+    results.append(("customer e-mails: exactly one per order and event", not repeated and not no_confirmation and not no_shipped,
+                    f"{len(carrier['emails'])} e-mails; repeated {list(repeated.items())[:3]}; paid without confirmation "
+                    f"{no_confirmation[:5]}; labelled without shipped e-mail {no_shipped[:5]}"))
     return results
 
 

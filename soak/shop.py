@@ -57,6 +57,7 @@ class ShopRecord:
     products: list[str] = field(default_factory=list)
     stock_event_ids: set[str] = field(default_factory=set)
     checkouts: dict[str, str] = field(default_factory=dict)  # checkout id -> "live", "completed" or "abandoned"
+    bad_address: set[str] = field(default_factory=set)  # orders whose label must fail, once
     hostile_events: list[str] = field(default_factory=list)
     hostile_checks: list[str] = field(default_factory=list)
     sent: int = 0
@@ -110,13 +111,18 @@ class Shop:
             self.sandbox.payment(provider, payment_id, script, amount="10.00", **extra)
             payments.append({"provider": provider, "payment_id": payment_id, "created_at": self._now(-1)})
         self.record.orders[order_id] = scenario
+        address = {"name": f"Soak Customer{self._n}", "street": "Damrak", "house_number": str(self._n), "postal_code": "1012 LG",
+                   "city": "Amsterdam", "country": "NL"}
+        if self.random.random() < 0.1:
+            address["postal_code"] = ""
+            self.record.bad_address.add(order_id)
         self.record.payments[order_id] = [p["payment_id"] for p in payments]
         self._stock(sku, "reserved", quantity=1, order_id=order_id)
         self._send({
             "type": "order.placed", "event_id": f"e-{order_id}", "order_id": order_id, "placed_at": self._now(-1),
             "amount": "10.00", "currency": "EUR",
             "customer": {"email": f"soak.customer{self._n}@example.com", "name": f"Soak Customer{self._n}"},
-            "lines": [{"sku": sku, "quantity": 1}], "payments": payments,
+            "lines": [{"sku": sku, "quantity": 1}], "payments": payments, "shipping_address": address,
         })
         if scenario == "late_payment":
             self.record.late.append(order_id)
