@@ -100,7 +100,8 @@ class Shop:
 
     def order(self) -> None:
         self._n += 1
-        order_id = f"so{self._n}"
+        number = self._n
+        order_id = f"so{number}"
         scenario = self.random.choice(list(SCENARIOS))
         provider, scripts, _ = SCENARIOS[scenario]
         sku = self.random.choice(self.record.products)
@@ -111,7 +112,7 @@ class Shop:
             self.sandbox.payment(provider, payment_id, script, amount="10.00", **extra)
             payments.append({"provider": provider, "payment_id": payment_id, "created_at": self._now(-1)})
         self.record.orders[order_id] = scenario
-        address = {"name": f"Soak Customer{self._n}", "street": "Damrak", "house_number": str(self._n), "postal_code": "1012 LG",
+        address = {"name": f"Soak Customer{number}", "street": "Damrak", "house_number": str(number), "postal_code": "1012 LG",
                    "city": "Amsterdam", "country": "NL"}
         if self.random.random() < 0.1:
             address["postal_code"] = ""
@@ -121,7 +122,7 @@ class Shop:
         self._send({
             "type": "order.placed", "event_id": f"e-{order_id}", "order_id": order_id, "placed_at": self._now(-1),
             "amount": "10.00", "currency": "EUR",
-            "customer": {"email": f"soak.customer{self._n}@example.com", "name": f"Soak Customer{self._n}"},
+            "customer": {"email": f"soak.customer{number}@example.com", "name": f"Soak Customer{number}"},
             "lines": [{"sku": sku, "quantity": 1}], "payments": payments, "shipping_address": address,
         })
         if scenario == "late_payment":
