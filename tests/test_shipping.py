@@ -301,3 +301,28 @@ def test_concurrent_label_workers_in_threads_never_buy_two_labels(env, sandbox, 
     sandbox.latency(0)
     assert results.count("created") == 1 and set(results) <= {"created", "busy", "already created"}
     assert len([p for p in sandbox.shipping()["parcels"] if p["order_number"] == "ship-threads"]) == 1
+
+
+def test_postnl_tracking_reaches_delivered(host, env, sandbox, monkeypatch):
+    use(monkeypatch, CARRIER="postnl")
+    paid_order(host, env, sandbox, "track-postnl")
+    make_labels(host)
+    for day in (1, 2, 3):
+        track(host, day, monkeypatch)
+    shipment = load_shipment("track-postnl")
+    assert [h["status"] for h in shipment.history] == ["label_created", "in_transit", "delivered"]
+    assert shipment.finished
+
+
+def test_dry_run_previews_labels_and_changes_nothing(host, env, sandbox):
+    import subprocess
+    import sys
+
+    paid_order(host, env, sandbox, "dry-ok")
+    paid_order(host, env, sandbox, "dry-bad", address={**ADDRESS, "city": ""})
+    result = subprocess.run(
+        [sys.executable, "-m", "ecommerce_tasks", "run", "--once", "--dry-run", "--task", "shipping"], capture_output=True, text=True, check=True
+    )
+    assert "dry-ok: would create a local label" in result.stdout
+    assert "dry-bad: would fail: city is missing" in result.stdout
+    assert load_shipment("dry-ok") is None and load_shipment("dry-bad") is None

@@ -88,19 +88,30 @@ class AcsEmail:
         url = f"{self.endpoint}/emails:send?api-version={self.API_VERSION}"
         response = self._signed("POST", url, body, {"Operation-Id": operation_id})
         status_url = response.headers.get("Operation-Location") or f"{self.endpoint}/emails/operations/{operation_id}?api-version={self.API_VERSION}"
+        pause = _seconds(response.headers.get("Retry-After"), self.poll_interval)
         for _ in range(self.max_polls):
-            status = self._signed("GET", status_url).json()
+            time.sleep(pause)
+            polled = self._signed("GET", status_url)
+            status = polled.json()
             if status.get("status") == "Succeeded":
                 return operation_id
             if status.get("status") in {"Failed", "Canceled"}:
                 error = (status.get("error") or {}).get("message", "no reason given")
                 raise PermanentProviderError(self.name, f"e-mail operation {operation_id} {status['status']}: {error}")
-            time.sleep(self.poll_interval)
+            pause = _seconds(polled.headers.get("Retry-After"), self.poll_interval)
         raise TransientProviderError(self.name, f"e-mail operation {operation_id} still running after {self.max_polls} polls")
 
     def _signed(self, method: str, url: str, body: dict | None = None, extra: dict[str, str] | None = None):
         content = json.dumps(body).encode() if body is not None else b""
         return request(self.name, method, url, content=content, headers={**sign_acs(self.key, method, url, content), **(extra or {})})
+
+
+def _seconds(header: str | None, default: float) -> float:
+    """The service's Retry-After for polling, within sane bounds."""
+    try:
+        return min(max(float(header), 0.0), 30.0) if header else default
+    except ValueError:
+        return default
 
 
 def sign_acs(access_key: str, method: str, url: str, content: bytes) -> dict[str, str]:

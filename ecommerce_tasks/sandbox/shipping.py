@@ -253,7 +253,7 @@ def _acs(state: ShippingState, method: str, path: str, query: str, headers: Any,
                 return 404, {"error": {"code": "NotFound", "message": "operation not found"}}, {}
             state.acs_operations[operation_id] += 1
             status = "Running" if state.acs_operations[operation_id] < 2 else "Succeeded"
-            return 200, {"id": operation_id, "status": status}, {}
+            return 200, {"id": operation_id, "status": status}, {"Retry-After": "0"} if status == "Running" else {}
     return 404, {"error": {"code": "NotFound", "message": "not found"}}, {}
 
 
