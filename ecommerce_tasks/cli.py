@@ -86,7 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_poison(args: argparse.Namespace) -> int:
-    from .poison import list_poisoned, replay
+    from .poison import list_poisoned, purge, replay
 
     host = _host(args)
     queues = [host.queue_name(f) for f in host.select("queue")]
@@ -96,8 +96,27 @@ def cmd_poison(args: argparse.Namespace) -> int:
         if args.action == "list":
             for message in list_poisoned(queue):
                 print(f"{queue}-poison {message.message_id} (tries {message.dequeue_count}): {message.reason}\n    {message.body[:300]}")
-        else:
+        elif args.action == "replay":
             print(f"{queue}: replayed {replay(queue, args.message_id)} message(s)")
+        elif not args.yes:
+            print("purge deletes poisoned messages for good: add --yes (and --message-id to purge one)", file=sys.stderr)
+            return 2
+        else:
+            print(f"{queue}: purged {purge(queue, args.message_id)} message(s)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import print_status, status_report
+
+    host = _host(args)
+    timers = [f.name for f in host.select("timer")]
+    queues = [host.queue_name(f) for f in host.select("queue")]
+    report = status_report(timers, queues, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print_status(report)
     return 0
 
 
@@ -149,11 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--message-lease", type=float, help="seconds a received message stays invisible while it runs (default 600)")
     serve.set_defaults(handler=cmd_serve)
 
-    poison = sub.add_parser("poison", help="list or replay poisoned messages")
-    poison.add_argument("action", choices=["list", "replay"])
+    poison = sub.add_parser("poison", help="list, replay or purge poisoned messages")
+    poison.add_argument("action", choices=["list", "replay", "purge"])
     poison.add_argument("--queue", help="the work queue (default: every queue of the app)")
-    poison.add_argument("--message-id", help="replay only this poisoned message")
+    poison.add_argument("--message-id", help="replay or purge only this poisoned message")
+    poison.add_argument("--yes", action="store_true", help="purge: yes, delete them")
     poison.set_defaults(handler=cmd_poison)
+
+    status = sub.add_parser("status", help="last runs of every timer, counts per state, due work, queues and poison")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--no-progress", action="store_true")
+    status.set_defaults(handler=cmd_status)
 
     sandbox = sub.add_parser("sandbox", help="run the sandbox payment providers")
     sandbox.add_argument("--port", type=int, default=12111)

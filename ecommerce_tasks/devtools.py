@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
+import subprocess  # nosec B404
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = (10000, 10001, 10002)
+SANDBOX_SENDCLOUD_KEYS = ("sandbox-public", "sandbox-private")  # the local sandbox's: not secrets
 SANDBOX_ACS_KEY = "c2FuZGJveC1hY3Mta2V5LW5vdC1hLXNlY3JldA=="
 
 
@@ -45,8 +46,8 @@ def local_environment(tag: str, sandbox_url: str, email_dir: str | None = None) 
         "STRIPE_API_BASE_URL": f"{sandbox_url}/stripe/v1",
         "STRIPE_API_KEY": "sk_test_sandbox",
         "SENDCLOUD_API_BASE_URL": f"{sandbox_url}/sendcloud/api/v2",
-        "SENDCLOUD_PUBLIC_KEY": "sandbox-public",
-        "SENDCLOUD_SECRET_KEY": "sandbox-secret",
+        "SENDCLOUD_PUBLIC_KEY": SANDBOX_SENDCLOUD_KEYS[0],
+        "SENDCLOUD_SECRET_KEY": SANDBOX_SENDCLOUD_KEYS[1],
         "POSTNL_API_BASE_URL": f"{sandbox_url}/postnl",
         "POSTNL_API_KEY": "sandbox-postnl-key",
         "SENDGRID_API_BASE_URL": f"{sandbox_url}/sendgrid/v3",
@@ -84,10 +85,11 @@ class Azurite:
     brings back the same data, as the soak's fault injection needs.
     """
 
-    def __init__(self, location: Path | None = None, ports: tuple[int, int, int] = PORTS) -> None:
+    def __init__(self, location: Path | None = None, ports: tuple[int, int, int] = PORTS, extra_args: tuple[str, ...] = ()) -> None:
         self.process: subprocess.Popen | None = None
         self.location = location
         self.ports = ports
+        self.extra_args = extra_args  # e.g. HTTPS and OAuth: ("--oauth", "basic", "--cert", ..., "--key", ...)
         self._workdir: str | None = None
         self._log = None
 
@@ -108,10 +110,11 @@ class Azurite:
         self._log = open(Path(self._workdir) / "azurite.log", "wb")  # a file, not a pipe nobody drains
         storage = ["--location", str(self.location)] if self.location else ["--inMemoryPersistence"]
         blob, queue, table = (str(port) for port in self.ports)
-        self.process = subprocess.Popen(  # noqa: S603 - fixed arguments, the project's own Azurite
+        # Fixed arguments: the project's own Azurite.
+        self.process = subprocess.Popen(  # noqa: S603 # nosec B603
             [str(binary), "--silent", *storage, "--skipApiVersionCheck", "--loose",
              "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-             "--blobPort", blob, "--queuePort", queue, "--tablePort", table],
+             "--blobPort", blob, "--queuePort", queue, "--tablePort", table, *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=self._log, cwd=self._workdir,
             # In-memory storage of a large benchmark (100,000s of entities) outgrows Node's default heap.
             env={**os.environ, "NODE_OPTIONS": "--max-old-space-size=8192"},

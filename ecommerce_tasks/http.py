@@ -19,6 +19,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from .settings import get_settings
+from .telemetry import PROVIDER_LATENCY
 
 log = logging.getLogger("ecommerce_tasks.http")
 
@@ -144,7 +145,9 @@ def send_once(provider: str, method: str, url: str, **kwargs: Any) -> httpx.Resp
     except httpx.TransportError as exc:
         raise TransientProviderError(provider, f"connection error on {method} {httpx.URL(url).path}: {exc!r}") from exc
     finally:
-        log.debug("%s %s %s took %.1f ms", provider, method, url, (time.perf_counter() - started) * 1000)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.debug("%s %s %s took %.1f ms", provider, method, url, elapsed_ms)
+    PROVIDER_LATENCY.record(elapsed_ms, {"provider": provider, "status": response.status_code})
 
     if response.is_success:
         return response

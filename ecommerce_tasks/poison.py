@@ -1,4 +1,4 @@
-"""Operator tools for `<queue>-poison`: list with the recorded reason, replay (never losing one)."""
+"""Operator tools for `<queue>-poison`: list with the recorded reason, replay (never losing one), purge."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 from azure.storage.queue import QueueClient
 
-from .settings import get_settings
-from .storage.clients import client_options
+from .storage.clients import raw_queue_client
 from .work import failure_for
 
 
@@ -23,7 +22,7 @@ class PoisonedMessage:
 
 
 def _raw(name: str) -> QueueClient:
-    return QueueClient.from_connection_string(get_settings().storage_connection, name, **client_options("queue"))
+    return raw_queue_client(name, create=False)
 
 
 def _text(content: str) -> str:
@@ -58,10 +57,20 @@ def _exists(client: QueueClient) -> bool:
 
 def replay(queue: str, message_id: str | None = None) -> int:
     """Moves poisoned messages (one, or all) back to their queue: send first, then delete."""
+    target = _raw(queue)
+    return _each(queue, message_id, lambda message: target.send_message(message.content))  # already in the host's wire format
+
+
+def purge(queue: str, message_id: str | None = None) -> int:
+    """Deletes poisoned messages (one, or all) for good."""
+    return _each(queue, message_id, lambda message: None)
+
+
+def _each(queue: str, message_id: str | None, act) -> int:
+    """Receives the poison queue's messages and, for each one chosen, acts and then deletes it."""
     poison = _raw(queue + "-poison")
     if not _exists(poison):
         return 0
-    target = _raw(queue)
     moved = 0
     while True:
         batch = list(poison.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60))
@@ -71,7 +80,7 @@ def replay(queue: str, message_id: str | None = None) -> int:
             if message_id and message.id != message_id:
                 poison.update_message(message, pop_receipt=message.pop_receipt, visibility_timeout=0)
                 continue
-            target.send_message(message.content)  # content is already in the host's wire format
+            act(message)
             poison.delete_message(message, pop_receipt=message.pop_receipt)
             moved += 1
         if message_id:

@@ -20,7 +20,6 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
@@ -35,8 +34,7 @@ from cronsim import CronSim
 
 from .logs import mask_text
 from .work import record_failure
-from .settings import get_settings
-from .storage.clients import client_options, create_if_missing
+from .storage.clients import raw_queue_client
 
 log = logging.getLogger("ecommerce_tasks.runner")
 
@@ -127,14 +125,6 @@ def load_app(module: str = "function_app") -> func.FunctionApp:
     return importlib.import_module(module).app
 
 
-@lru_cache(maxsize=None)
-def _raw_queue(connection: str, name: str) -> QueueClient:
-    # No encode/decode policy: the runner sees the wire format, as the host does.
-    client = QueueClient.from_connection_string(connection, name, **client_options("queue"))
-    create_if_missing(client.create_queue)
-    return client
-
-
 class UndecodableMessage(ValueError):
     pass
 
@@ -174,7 +164,8 @@ class LocalHost:
 
     # -- queues ------------------------------------------------------------------------------------
     def _raw_queue(self, name: str) -> QueueClient:
-        return _raw_queue(get_settings().storage_connection, name)
+        # No encode/decode policy: the runner sees the wire format, as the host does.
+        return raw_queue_client(name)
 
     def queue_name(self, function: RegisteredFunction) -> str:
         return resolve(function.trigger.queue_name)

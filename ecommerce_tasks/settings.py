@@ -38,8 +38,48 @@ def _choice(name: str, default: str, allowed: set[str]) -> str:
 
 
 @dataclass(frozen=True)
+class StorageAccess:
+    """How the app reaches its storage account: a connection string (Azurite, or keys), or an
+    identity (no key at all) with the service endpoints, as the Functions host reads
+    `AzureWebJobsStorage__accountName` / `__<service>ServiceUri` / `__credential` / `__clientId`."""
+
+    connection_string: str = ""
+    endpoints: tuple[tuple[str, str], ...] = ()  # (service, URL) for blob, queue, table
+    managed_identity: bool = False
+    client_id: str = ""
+
+    def endpoint(self, service: str) -> str:
+        return dict(self.endpoints)[service]
+
+    @classmethod
+    def from_env(cls) -> "StorageAccess":
+        connection = os.environ.get("AzureWebJobsStorage", "").strip()
+        if connection == "UseDevelopmentStorage=true":
+            connection = AZURITE_CONNECTION_STRING
+        if connection:
+            return cls(connection_string=connection)
+        prefix = "AzureWebJobsStorage__"
+        account = os.environ.get(prefix + "accountName", "").strip()
+        endpoints = {}
+        for service in ("blob", "queue", "table"):
+            uri = os.environ.get(f"{prefix}{service}ServiceUri", "").strip()
+            endpoints[service] = uri or (f"https://{account}.{service}.core.windows.net" if account else "")
+        if not any(endpoints.values()):
+            return cls(connection_string=AZURITE_CONNECTION_STRING)  # nothing configured: local Azurite
+        missing = [service for service, uri in endpoints.items() if not uri]
+        if missing:
+            raise ValueError(f"identity-based storage needs {prefix}accountName or {prefix}<service>ServiceUri for {missing}")
+        return cls(
+            endpoints=tuple(endpoints.items()),
+            managed_identity=os.environ.get(prefix + "credential", "").strip().lower() == "managedidentity",
+            client_id=os.environ.get(prefix + "clientId", "").strip() or os.environ.get("AZURE_CLIENT_ID", "").strip(),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
-    storage_connection: str
+    storage: StorageAccess
+    storage_connection: str  # "" when storage is reached with an identity
     table_prefix: str
     shop_events_queue: str
     shop_outcomes_queue: str
@@ -106,11 +146,10 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        storage = _str("AzureWebJobsStorage", "UseDevelopmentStorage=true")
-        if storage == "UseDevelopmentStorage=true":
-            storage = AZURITE_CONNECTION_STRING
+        storage = StorageAccess.from_env()
         return cls(
-            storage_connection=storage,
+            storage=storage,
+            storage_connection=storage.connection_string,
             table_prefix=_str("TABLE_PREFIX", "shop"),
             shop_events_queue=_str("SHOP_EVENTS_QUEUE", "shop-events"),
             shop_outcomes_queue=_str("SHOP_OUTCOMES_QUEUE", "shop-outcomes"),

@@ -28,7 +28,11 @@ def handle_queue_message(msg: func.QueueMessage, queue: str, handler: Callable[[
     process(queue, msg.id or "?", body if body is not None else raw.hex()[:2000], msg.dequeue_count or 1, run)
 
 
-def log_timer(name: str, timer: func.TimerRequest) -> None:
+def run_timer(name: str, timer: func.TimerRequest, scan: Callable[[], object]) -> None:
+    """Runs a timer's scan and records the run (see runs.py)."""
+    from .runs import recorded_run
+
     if timer.past_due:
         # A late or replayed run is normal on a scaled-out or restarted host: it is safe to run.
         log.info("%s: timer is past due; running now", name)
+    recorded_run(name, scan, past_due=bool(timer.past_due))

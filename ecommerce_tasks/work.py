@@ -18,7 +18,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TypeVar
 
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from . import telemetry
 
 from .logs import mask_text
 from .settings import get_settings
@@ -98,25 +101,42 @@ def failure_for(queue: str, body: str) -> dict | None:
 
 
 def process(queue: str, message_id: str, body: str, dequeue_count: int, handler: Callable[[str], object]) -> None:
-    """Runs handler(body) with the failure rules above."""
-    token = _current_message_id.set(message_id)
+    """Runs handler(body) with the failure rules above, in a span that continues the sender's trace."""
+    text, sender, entity = telemetry.split_message(body)
+    family = telemetry.family_of(queue)
+    token, entity_token = _current_message_id.set(message_id), telemetry.set_entity(entity)
+    attributes = {"messaging.destination.name": queue, "messaging.message.id": message_id, "autopilot.family": family,
+                  "autopilot.dequeue_count": dequeue_count, "autopilot.entity": entity or ""}
     try:
-        handler(body)
+        with telemetry.tracer.start_as_current_span(f"process {queue}", context=sender, kind=SpanKind.CONSUMER, attributes=attributes):
+            _run(queue, message_id, body, text, dequeue_count, handler, family)
+    finally:
+        _current_message_id.reset(token)
+        telemetry.reset_entity(entity_token)
+
+
+def _run(queue: str, message_id: str, body: str, text: str, dequeue_count: int, handler: Callable[[str], object], family: str) -> None:
+    try:
+        handler(text)
+        telemetry.count("processed", family)
     except RetryLater as exc:
         if dequeue_count < retry_later_tries():
             log.info("message %s on %s waits (try %d): %s", message_id, queue, dequeue_count, mask_text(str(exc)))
             raise
         log.error("message %s on %s rejected after %d tries: %s", message_id, queue, dequeue_count, mask_text(str(exc)))
         record_failure(queue, message_id, body, "rejected", str(exc), dequeue_count)
+        telemetry.count("rejected", family)
     except PermanentError as exc:
         log.error("message %s on %s rejected: %s", message_id, queue, mask_text(str(exc)))
         record_failure(queue, message_id, body, "rejected", str(exc), dequeue_count)
+        telemetry.count("rejected", family)
     except Exception as exc:
         log.warning(
             "message %s on %s failed (try %d), will be retried: %s",
             message_id, queue, dequeue_count, mask_text(repr(exc)),
         )
         record_failure(queue, message_id, body, "failed", repr(exc), dequeue_count)
+        telemetry.count("failed", family)
+        if dequeue_count >= telemetry.MAX_DEQUEUE_COUNT:
+            telemetry.count("poisoned", family)  # the host moves it to <queue>-poison now
         raise
-    finally:
-        _current_message_id.reset(token)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the test suite from a fresh machine: installs, lints, then pytest (which starts Azurite if none runs).
+# Runs the test suite from a fresh machine: installs, lints (ruff, bandit), then pytest (which starts Azurite if none runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check ecommerce_tasks tests bench soak function_app.py
+.venv/bin/bandit -q -r ecommerce_tasks function_app.py  # security lint of the app: must stay clean
 exec .venv/bin/python -m pytest "$@"

@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from ..settings import get_settings
-from ..triggers import handle_queue_message, log_timer
+from ..triggers import handle_queue_message, run_timer
 from ..work import parse
 from .scan import scan_cleanup
 from .worker import CleanupMessage, clean
@@ -14,8 +14,7 @@ bp = func.Blueprint()
 @bp.function_name("cleanup_scan")
 @bp.timer_trigger(arg_name="timer", schedule="%CLEANUP_SCAN_SCHEDULE%", run_on_startup=False)
 def cleanup_scan(timer: func.TimerRequest) -> None:
-    log_timer("cleanup_scan", timer)
-    scan_cleanup()
+    run_timer("cleanup_scan", timer, scan_cleanup)
 
 
 @bp.function_name("cleanup_work")

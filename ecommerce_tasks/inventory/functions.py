@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from ..settings import get_settings
-from ..triggers import handle_queue_message, log_timer
+from ..triggers import handle_queue_message, run_timer
 from ..work import parse
 from .scan import scan_stock_work
 from .worker import ApplyMessage, apply_stock
@@ -14,8 +14,7 @@ bp = func.Blueprint()
 @bp.function_name("inventory_scan")
 @bp.timer_trigger(arg_name="timer", schedule="%INVENTORY_SCAN_SCHEDULE%", run_on_startup=False)
 def inventory_scan(timer: func.TimerRequest) -> None:
-    log_timer("inventory_scan", timer)
-    scan_stock_work()
+    run_timer("inventory_scan", timer, scan_stock_work)
 
 
 @bp.function_name("inventory_apply")

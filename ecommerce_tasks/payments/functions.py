@@ -5,7 +5,7 @@ import logging
 import azure.functions as func
 
 from ..settings import get_settings
-from ..triggers import handle_queue_message, log_timer
+from ..triggers import handle_queue_message, run_timer
 from ..work import parse
 from .check import CheckMessage, check_payment
 from .scan import scan_due_payments
@@ -19,8 +19,7 @@ bp = func.Blueprint()
 @bp.function_name("payments_scan")
 @bp.timer_trigger(arg_name="timer", schedule="%PAYMENTS_SCAN_SCHEDULE%", run_on_startup=False)
 def payments_scan(timer: func.TimerRequest) -> None:
-    log_timer("payments_scan", timer)
-    scan_due_payments()
+    run_timer("payments_scan", timer, scan_due_payments)
 
 
 @bp.function_name("payments_check")

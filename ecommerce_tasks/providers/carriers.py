@@ -176,7 +176,7 @@ class PostNL:
                 "Address": _postnl_address("02", sender),
             },
             "Message": {
-                "MessageID": hashlib.sha1(barcode.encode()).hexdigest()[:12],  # noqa: S324 - an id, not security
+                "MessageID": hashlib.sha1(barcode.encode(), usedforsecurity=False).hexdigest()[:12],  # an id, not security
                 "MessageTimeStamp": datetime.now(timezone.utc).strftime("%d-%m-%Y %H:%M:%S"),
                 "Printertype": "GraphicFile|PDF",
             },

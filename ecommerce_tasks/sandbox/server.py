@@ -64,7 +64,8 @@ class SandboxState:
         self.latency = 0.0
         self.requests: dict[str, int] = {}
         self.chaos: dict[str, float] = {}
-        self.random = random.Random(0)
+        # Reproducible fault injection, not security.
+        self.random = random.Random(0)  # nosec B311
         self.shipping = ShippingState()
 
     def take_fault(self, path: str) -> dict[str, Any] | None:
@@ -222,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(200, {"queued": len(body["responses"])})
             if path == "/_sandbox/chaos":
                 state.chaos = {k: float(v) for k, v in body.items()}
-                state.random = random.Random(int(body.get("seed", 0)))
+                state.random = random.Random(int(body.get("seed", 0)))  # nosec B311
                 return self._json(200, state.chaos)
             if path == "/_sandbox/latency":
                 state.latency = float(body.get("seconds", 0))

@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from ..settings import get_settings
-from ..triggers import handle_queue_message, log_timer
+from ..triggers import handle_queue_message, run_timer
 from ..work import parse
 from .labels import LabelMessage, create_label
 from .scan import scan_labels, scan_tracking
@@ -15,8 +15,7 @@ bp = func.Blueprint()
 @bp.function_name("shipping_labels_scan")
 @bp.timer_trigger(arg_name="timer", schedule="%SHIPPING_LABELS_SCHEDULE%", run_on_startup=False)
 def shipping_labels_scan(timer: func.TimerRequest) -> None:
-    log_timer("shipping_labels_scan", timer)
-    scan_labels()
+    run_timer("shipping_labels_scan", timer, scan_labels)
 
 
 @bp.function_name("shipping_label")
@@ -28,8 +27,7 @@ def shipping_label(msg: func.QueueMessage) -> None:
 @bp.function_name("shipping_tracking_scan")
 @bp.timer_trigger(arg_name="timer", schedule="%TRACKING_SCAN_SCHEDULE%", run_on_startup=False)
 def shipping_tracking_scan(timer: func.TimerRequest) -> None:
-    log_timer("shipping_tracking_scan", timer)
-    scan_tracking()
+    run_timer("shipping_tracking_scan", timer, scan_tracking)
 
 
 @bp.function_name("shipping_track")

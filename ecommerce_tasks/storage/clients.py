@@ -88,15 +88,39 @@ def client_options(service: str) -> dict[str, Any]:
     return {"raw_request_hook": REQUEST_COUNTER.hook(service), "transport": _transport()}
 
 
-def _connection() -> str:
+def _access():
     from ..settings import get_settings
 
-    return get_settings().storage_connection
+    return get_settings().storage
+
+
+@lru_cache(maxsize=4)
+def _credential(access):
+    return new_credential(access)
+
+
+def new_credential(access, asynchronous: bool = False):
+    """The identity storage is reached with (only without a connection string): the managed
+    identity on Azure, or whatever DefaultAzureCredential finds on a developer's machine."""
+    if asynchronous:
+        from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
+    else:
+        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+    if access.managed_identity:
+        return ManagedIdentityCredential(client_id=access.client_id or None)
+    return DefaultAzureCredential(managed_identity_client_id=access.client_id or None)
+
+
+def _client(cls, service: str, access, *args: Any, credential: Any = None, **kwargs: Any):
+    """cls from the connection string, or from the service endpoint and the identity."""
+    if access.connection_string:
+        return cls.from_connection_string(access.connection_string, *args, **kwargs)
+    return cls(access.endpoint(service), *args, credential=credential or _credential(access), **kwargs)
 
 
 @lru_cache(maxsize=None)
-def _table_service(connection: str) -> TableServiceClient:
-    return TableServiceClient.from_connection_string(connection, **client_options("table"))
+def _table_service(access) -> TableServiceClient:
+    return _client(TableServiceClient, "table", access, **client_options("table"))
 
 
 def create_if_missing(create: Any) -> None:
@@ -107,15 +131,15 @@ def create_if_missing(create: Any) -> None:
 
 
 @lru_cache(maxsize=None)
-def _table(connection: str, name: str) -> TableClient:
-    client = _table_service(connection).get_table_client(name)
+def _table(access, name: str) -> TableClient:
+    client = _table_service(access).get_table_client(name)
     create_if_missing(client.create_table)
     return client
 
 
 def table_client(name: str) -> TableClient:
     """The named table (created on first use in this process)."""
-    return _table(_connection(), name)
+    return _table(_access(), name)
 
 
 _QUEUE_POLICIES = {
@@ -126,27 +150,40 @@ _QUEUE_POLICIES = {
 
 
 @lru_cache(maxsize=None)
-def _queue(connection: str, name: str) -> QueueClient:
-    client = QueueClient.from_connection_string(connection, name, **client_options("queue"), **_QUEUE_POLICIES)
+def _queue(access, name: str) -> QueueClient:
+    client = _client(QueueClient, "queue", access, name, **client_options("queue"), **_QUEUE_POLICIES)
     create_if_missing(client.create_queue)
     return client
 
 
 def queue_client(name: str) -> QueueClient:
     """The named queue (created on first use in this process), base64-encoded like the host."""
-    return _queue(_connection(), name)
+    return _queue(_access(), name)
 
 
 @lru_cache(maxsize=None)
-def _container(connection: str, name: str) -> ContainerClient:
-    client = BlobServiceClient.from_connection_string(connection, **client_options("blob")).get_container_client(name)
+def _raw_queue(access, name: str) -> QueueClient:
+    return _client(QueueClient, "queue", access, name, **client_options("queue"))
+
+
+def raw_queue_client(name: str, create: bool = True) -> QueueClient:
+    """The named queue without the base64 policies: messages exactly as they are on the wire."""
+    client = _raw_queue(_access(), name)
+    if create:
+        create_if_missing(client.create_queue)
+    return client
+
+
+@lru_cache(maxsize=None)
+def _container(access, name: str) -> ContainerClient:
+    client = _client(BlobServiceClient, "blob", access, **client_options("blob")).get_container_client(name)
     create_if_missing(client.create_container)
     return client
 
 
 def container_client(name: str) -> ContainerClient:
     """The named blob container (created on first use in this process)."""
-    return _container(_connection(), name)
+    return _container(_access(), name)
 
 
 def put_blob(container: str, name: str, data: bytes, content_type: str) -> str:
@@ -172,13 +209,26 @@ def take_all(queue: str) -> list[str]:
 
 
 def enqueue(queue: str, payload: dict[str, Any]) -> None:
-    queue_client(queue).send_message(json.dumps(payload, separators=(",", ":")))
+    from ..telemetry import with_trace
+
+    queue_client(queue).send_message(json.dumps(with_trace(payload), separators=(",", ":")))
 
 
 async def _enqueue_many_async(queue: str, bodies: list[str], concurrency: int) -> None:
     queue_client(queue)  # make sure the queue exists before the concurrent sends
-    async with AsyncQueueClient.from_connection_string(
-        _connection(), queue, raw_request_hook=REQUEST_COUNTER.hook("queue"), **_QUEUE_POLICIES
+    access = _access()
+    # An async credential belongs to this event loop: made here, closed here.
+    credential = None if access.connection_string else new_credential(access, asynchronous=True)
+    try:
+        await _send_all(queue, bodies, concurrency, access, credential)
+    finally:
+        if credential is not None:
+            await credential.close()
+
+
+async def _send_all(queue: str, bodies: list[str], concurrency: int, access: Any, credential: Any) -> None:
+    async with _client(
+        AsyncQueueClient, "queue", access, queue, credential=credential, raw_request_hook=REQUEST_COUNTER.hook("queue"), **_QUEUE_POLICIES
     ) as client:
         pending = iter(bodies)
 
@@ -197,7 +247,9 @@ def enqueue_many(queue: str, payloads: Iterable[dict[str, Any]], concurrency: in
     """
     from ..settings import get_settings
 
-    bodies = [json.dumps(p, separators=(",", ":")) for p in payloads]
+    from ..telemetry import with_trace
+
+    bodies = [json.dumps(with_trace(p), separators=(",", ":")) for p in payloads]
     if bodies:
         asyncio.run(_enqueue_many_async(queue, bodies, concurrency or get_settings().fanout_concurrency))
     return len(bodies)

@@ -1,0 +1,141 @@
+"""Telemetry through OpenTelemetry: traces that follow an order from timer to queue to worker to
+provider, metrics per family, and log records that carry the ids an operator searches by.
+
+- `configure()` (called by function_app.py) sends everything to Application Insights when
+  APPLICATIONINSIGHTS_CONNECTION_STRING is set, through azure-monitor-opentelemetry, exporting the
+  `ecommerce_tasks` loggers only (so a log line is not also exported by the worker's own handler
+  twice). Without it, the API calls below are no-ops: tests and local runs pay nothing.
+- Trace context travels inside each queue message we send (`_trace`, W3C traceparent), and is
+  taken out before the message is validated, so the models never see it.
+- Every log record of this app carries run_id, message_id and the entity id of the work it belongs
+  to, with e-mail addresses and customer names masked (the record factory below).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.context import Context
+
+TRACE_KEY = "_trace"
+ENTITY_KEYS = ("order_id", "sku", "checkout_id", "payment_id")
+
+tracer = trace.get_tracer("ecommerce_tasks")
+meter = metrics.get_meter("ecommerce_tasks")
+ITEMS = meter.create_counter(
+    "autopilot.items", unit="1", description="work items by family and stage: found, enqueued, processed, failed, rejected, poisoned"
+)
+PROVIDER_LATENCY = meter.create_histogram("autopilot.provider.latency", unit="ms", description="provider HTTP calls, by provider and status")
+
+_entity: contextvars.ContextVar[str | None] = contextvars.ContextVar("entity", default=None)
+_configured = False
+
+
+def configure() -> bool:
+    """Application Insights when its connection string is set; True if it was configured now."""
+    global _configured
+    if _configured or not os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
+        return False
+    from azure.monitor.opentelemetry import configure_azure_monitor
+
+    options: dict[str, Any] = {"logger_name": "ecommerce_tasks"}
+    if "AAD" in os.environ.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", ""):
+        from azure.identity import ManagedIdentityCredential
+
+        options["credential"] = ManagedIdentityCredential(client_id=os.environ.get("AZURE_CLIENT_ID") or None)
+    configure_azure_monitor(**options)
+    _configured = True
+    return True
+
+
+def family_of(queue_or_function: str) -> str:
+    """payment-checks -> payments, shipping_label -> shipping: the family for metric attributes."""
+    name = queue_or_function.lower()
+    for family in ("payment", "label", "tracking", "notification", "stock", "cleanup", "shop-events", "inventory", "shipping"):
+        if family in name:
+            return {"payment": "payments", "label": "shipping", "tracking": "shipping", "notification": "notifications",
+                    "stock": "inventory", "shop-events": "intake"}.get(family, family)
+    return name.split("_", 1)[0]
+
+
+def count(stage: str, family: str, amount: int = 1) -> None:
+    if amount:
+        ITEMS.add(amount, {"family": family, "stage": stage})
+
+
+def with_trace(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload plus the current trace context (nothing is added when no span is recording)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return {**payload, TRACE_KEY: carrier} if carrier else payload
+
+
+def split_message(body: str) -> tuple[str, Context | None, str | None]:
+    """(body without the trace context, the sender's context, the entity id the message names)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body, None, None
+    if not isinstance(data, dict):
+        return body, None, None
+    entity = next((str(data[key])[:100] for key in ENTITY_KEYS if isinstance(data.get(key), str)), None)
+    carrier = data.pop(TRACE_KEY, None)
+    if carrier is None:
+        return body, None, entity
+    context = propagate.extract(carrier) if isinstance(carrier, dict) else None
+    return json.dumps(data, separators=(",", ":")), context, entity
+
+
+def set_entity(entity: str | None) -> contextvars.Token:
+    return _entity.set(entity)
+
+
+def reset_entity(token: contextvars.Token) -> None:
+    _entity.reset(token)
+
+
+def _max_dequeue_count() -> int:
+    try:
+        host = json.loads((Path(__file__).parent.parent / "host.json").read_text())
+        return int(host["extensions"]["queues"]["maxDequeueCount"])
+    except (OSError, ValueError, KeyError):
+        return 5
+
+
+MAX_DEQUEUE_COUNT = _max_dequeue_count()
+
+
+def _install_record_factory() -> None:
+    """Every record of this app's loggers gets the ids of its context, and its text masked."""
+    from .logs import mask_text
+
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_autopilot", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.name.startswith("ecommerce_tasks"):
+            from .runs import current_run_id
+            from .work import current_message_id
+
+            record.run_id = current_run_id()
+            record.message_id = current_message_id()
+            record.entity_id = _entity.get()
+            try:
+                record.msg, record.args = mask_text(record.getMessage()), ()
+            except (TypeError, ValueError):
+                pass  # a malformed format string: leave the record as it came
+        return record
+
+    factory._autopilot = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_install_record_factory()

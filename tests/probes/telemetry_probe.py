@@ -1,0 +1,68 @@
+"""Runs one paid order through every family with in-memory OpenTelemetry exporters and prints
+what was recorded as JSON (a subprocess: OpenTelemetry's global providers can be set only once)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timedelta, timezone
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+spans = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(spans))
+trace.set_tracer_provider(provider)
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+
+
+class Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append({"name": record.name, "message": record.getMessage(), "run_id": getattr(record, "run_id", None),
+                             "message_id": getattr(record, "message_id", None), "entity_id": getattr(record, "entity_id", None)})
+
+
+capture = Capture()
+logging.getLogger("ecommerce_tasks").addHandler(capture)
+logging.getLogger("ecommerce_tasks").setLevel(logging.INFO)
+
+from ecommerce_tasks.intake import ShopIntake  # noqa: E402 - after the providers are set
+from ecommerce_tasks.runner import HostConfig, LocalHost  # noqa: E402
+from ecommerce_tasks.sandbox import SandboxClient  # noqa: E402
+
+sandbox = SandboxClient(sys.argv[1])
+sandbox.payment("mollie", "tr_traced0001", ["paid"])
+now = datetime.now(timezone.utc)
+ShopIntake().apply({
+    "type": "order.placed", "event_id": "e-traced", "order_id": "o-traced", "placed_at": (now - timedelta(minutes=30)).isoformat(),
+    "amount": "10.00", "currency": "EUR", "customer": {"email": "jane.doe@example.com", "name": "Jane Doe"},
+    "lines": [{"sku": "SKU-1", "quantity": 1}],
+    "payments": [{"provider": "mollie", "payment_id": "tr_traced0001", "created_at": (now - timedelta(minutes=20)).isoformat()}],
+    "shipping_address": {"name": "Jane Doe", "street": "Damrak", "house_number": "1", "postal_code": "1012 LG", "city": "Amsterdam", "country": "NL"},
+})
+LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0)).run_once()
+
+points = []
+for resource_metrics in reader.get_metrics_data().resource_metrics:
+    for scope in resource_metrics.scope_metrics:
+        for metric in scope.metrics:
+            for point in metric.data.data_points:
+                points.append({"metric": metric.name, "attributes": dict(point.attributes),
+                               "value": getattr(point, "value", None), "count": getattr(point, "count", None)})
+print(json.dumps({
+    "spans": [{"name": s.name, "trace_id": s.context.trace_id, "span_id": s.context.span_id,
+               "parent": s.parent.span_id if s.parent else None, "attributes": dict(s.attributes)} for s in spans.get_finished_spans()],
+    "metrics": points,
+    "logs": capture.records,
+}))
