@@ -16,6 +16,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,6 +30,7 @@ from ecommerce_tasks.devtools import Azurite
 from ecommerce_tasks.settings import StorageAccess, reload_settings
 from tests.conftest import function, order_event, payment_ref
 
+ROOT = Path(__file__).parent.parent
 PORTS = (21000, 21001, 21002)
 IDENTITY_HEADER = "local-identity-header"
 
@@ -122,7 +127,7 @@ def test_the_whole_path_runs_on_a_managed_identity_without_any_key(env, sandbox,
     monkeypatch.setenv("IDENTITY_ENDPOINT", identity.url)
     monkeypatch.setenv("IDENTITY_HEADER", IDENTITY_HEADER)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(oauth_azurite))  # the sync transport (requests)
-    monkeypatch.setenv("SSL_CERT_FILE", str(oauth_azurite))  # the async fan-out (aiohttp)
+    monkeypatch.setenv("SSL_CERT_FILE", str(oauth_azurite))  # the async fan-out (aiohttp reads it when it starts)
     settings = reload_settings()
     assert settings.storage_connection == ""
 
@@ -135,12 +140,15 @@ def test_the_whole_path_runs_on_a_managed_identity_without_any_key(env, sandbox,
     ShopIntake().apply(order_event("o-identity", payments=[payment_ref("mollie", "tr_identity1")],
                                    shipping_address={"name": "I D", "street": "Damrak", "house_number": "1",
                                                      "postal_code": "1012 LG", "city": "Amsterdam", "country": "NL"}))
-    host = LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))
-    host.run_once()  # timers fan out with the async client, workers use the sync ones, the label goes to a blob
+    # A process of its own, started with this environment, as a Function App's worker would be:
+    # timers fan out with the async client, workers use the sync ones, the label goes to a blob.
+    subprocess.run([sys.executable, "-m", "ecommerce_tasks", "run", "--once"], check=True, timeout=300, cwd=ROOT)
+    host = LocalHost(config=HostConfig.load())
 
     record = load_order("o-identity")
     assert record.order.status == "paid" and record.shipment["state"] == "created"
     assert read_blob(settings.labels_container, record.shipment["label_blob"]).startswith(b"%PDF")
     assert identity.requests and all(r["resource"] == "https://storage.azure.com" for r in identity.requests)
+    assert all(r["header"] == IDENTITY_HEADER for r in identity.requests)
     assert all(r["client_id"] == "00000000-0000-0000-0000-0000000000aa" for r in identity.requests)
     assert function(host, "payments_scan")  # the same function app, nothing special-cased
