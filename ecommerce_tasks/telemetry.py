@@ -2,9 +2,10 @@
 provider, metrics per family, and log records that carry the ids an operator searches by.
 
 - `configure()` (called by function_app.py) sends everything to Application Insights when
-  APPLICATIONINSIGHTS_CONNECTION_STRING is set, through azure-monitor-opentelemetry, exporting the
-  `ecommerce_tasks` loggers only (so a log line is not also exported by the worker's own handler
-  twice). Without it, the API calls below are no-ops: tests and local runs pay nothing.
+  APPLICATIONINSIGHTS_CONNECTION_STRING is set, through azure-monitor-opentelemetry. It exports the
+  `ecommerce_tasks` loggers, and stops their records from reaching the root logger, whose worker
+  handler would send each line to Application Insights a second time through the host. Without
+  the setting, the API calls below are no-ops: tests and local runs pay nothing.
 - Trace context travels inside each queue message we send (`_trace`, W3C traceparent), and is
   taken out before the message is validated, so the models never see it.
 - Every log record of this app carries run_id, message_id and the entity id of the work it belongs
@@ -50,6 +51,9 @@ def configure() -> bool:
 
         options["credential"] = ManagedIdentityCredential(client_id=os.environ.get("AZURE_CLIENT_ID") or None)
     configure_azure_monitor(**options)
+    # The Functions worker forwards every record that reaches the root logger to the host, which
+    # sends it to Application Insights as well: our records stop at our own (OpenTelemetry) handler.
+    logging.getLogger("ecommerce_tasks").propagate = False
     _configured = True
     return True
 
