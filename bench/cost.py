@@ -30,7 +30,7 @@ def shipping(orders: int) -> list[dict]:
     """Label, tracking check (status unchanged / changed) and customer e-mail, per unit."""
     with bench_environment(CARRIER="sendcloud", TRACKING_INTERVAL_MINUTES="0", EMAIL_PROVIDER="sendgrid") as sandbox:
         host = LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))
-        sandbox.tracking_script("sendcloud", [[1000, "Ready to send"], [1000, "Ready to send"], [3, "En route"]])
+        sandbox.tracking_script("sendcloud", [[1000, "Ready to send"], [3, "En route"]])  # unchanged, then changed
         seed_orders(sandbox, orders, "ship", "paid")
         scan_due_payments()
         host.drain(_function(host, "payments_check"))
