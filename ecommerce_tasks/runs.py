@@ -31,6 +31,15 @@ def current_run_id() -> str | None:
     return _current_run.get()
 
 
+def set_run_id(run_id: str | None) -> contextvars.Token:
+    """Work items carry the id of the timer run that sent them: their logs carry it too."""
+    return _current_run.set(run_id)
+
+
+def reset_run_id(token: contextvars.Token) -> None:
+    _current_run.reset(token)
+
+
 def runs_table():
     return table_client(get_settings().table("runs"))
 
@@ -68,7 +77,6 @@ def recorded_run(timer: str, scan: Callable[[], Any], past_due: bool = False) ->
         status, error = "failed", repr(exc)[:1000]
         raise
     finally:
-        _current_run.reset(token)
         summary = summarize(report) if report is not None else {"found": 0, "enqueued": 0, "details": {}}
         row = {
             "PartitionKey": timer,
@@ -88,6 +96,7 @@ def recorded_run(timer: str, scan: Callable[[], Any], past_due: bool = False) ->
         except Exception as exc:  # noqa: BLE001 - a lost report must never fail the run it reports
             log.warning("%s: run report not recorded: %r", timer, exc)
         log.info("%s run %s: %s, found %d, enqueued %d", timer, run_id, status, summary["found"], summary["enqueued"])
+        _current_run.reset(token)
 
 
 def last_runs(timer: str, count: int = 5) -> list[dict[str, Any]]:

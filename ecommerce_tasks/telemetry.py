@@ -18,6 +18,7 @@ import contextvars
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
 
 TRACE_KEY = "_trace"
+RUN_KEY = "run_id"
 ENTITY_KEYS = ("order_id", "sku", "checkout_id", "payment_id")
 
 tracer = trace.get_tracer("ecommerce_tasks")
@@ -74,26 +76,37 @@ def count(stage: str, family: str, amount: int = 1) -> None:
 
 
 def with_trace(payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload plus the current trace context (nothing is added when no span is recording)."""
+    """The payload plus the current trace context and timer run id (nothing when there are none)."""
+    from .runs import current_run_id
+
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
+    if run_id := current_run_id():
+        carrier[RUN_KEY] = run_id
     return {**payload, TRACE_KEY: carrier} if carrier else payload
 
 
-def split_message(body: str) -> tuple[str, Context | None, str | None]:
-    """(body without the trace context, the sender's context, the entity id the message names)."""
+@dataclass(frozen=True)
+class Received:
+    body: str  # without the trace context: what the message's model validates
+    sender: Context | None = None
+    entity: str | None = None  # the order, product or checkout the message names
+    run_id: str | None = None  # the timer run that sent it
+
+
+def split_message(body: str) -> Received:
     try:
         data = json.loads(body)
     except ValueError:
-        return body, None, None
+        return Received(body)
     if not isinstance(data, dict):
-        return body, None, None
+        return Received(body)
     entity = next((str(data[key])[:100] for key in ENTITY_KEYS if isinstance(data.get(key), str)), None)
     carrier = data.pop(TRACE_KEY, None)
-    if carrier is None:
-        return body, None, entity
-    context = propagate.extract(carrier) if isinstance(carrier, dict) else None
-    return json.dumps(data, separators=(",", ":")), context, entity
+    if not isinstance(carrier, dict):
+        return Received(body, entity=entity)
+    run_id = carrier.get(RUN_KEY) if isinstance(carrier.get(RUN_KEY), str) else None
+    return Received(json.dumps(data, separators=(",", ":")), propagate.extract(carrier), entity, run_id)
 
 
 def set_entity(entity: str | None) -> contextvars.Token:

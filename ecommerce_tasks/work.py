@@ -102,17 +102,21 @@ def failure_for(queue: str, body: str) -> dict | None:
 
 def process(queue: str, message_id: str, body: str, dequeue_count: int, handler: Callable[[str], object]) -> None:
     """Runs handler(body) with the failure rules above, in a span that continues the sender's trace."""
-    text, sender, entity = telemetry.split_message(body)
+    from .runs import reset_run_id, set_run_id
+
+    received = telemetry.split_message(body)
     family = telemetry.family_of(queue)
-    token, entity_token = _current_message_id.set(message_id), telemetry.set_entity(entity)
+    tokens = (_current_message_id.set(message_id), telemetry.set_entity(received.entity), set_run_id(received.run_id))
     attributes = {"messaging.destination.name": queue, "messaging.message.id": message_id, "autopilot.family": family,
-                  "autopilot.dequeue_count": dequeue_count, "autopilot.entity": entity or ""}
+                  "autopilot.dequeue_count": dequeue_count, "autopilot.entity": received.entity or "",
+                  "autopilot.run_id": received.run_id or ""}
     try:
-        with telemetry.tracer.start_as_current_span(f"process {queue}", context=sender, kind=SpanKind.CONSUMER, attributes=attributes):
-            _run(queue, message_id, body, text, dequeue_count, handler, family)
+        with telemetry.tracer.start_as_current_span(f"process {queue}", context=received.sender, kind=SpanKind.CONSUMER, attributes=attributes):
+            _run(queue, message_id, body, received.body, dequeue_count, handler, family)
     finally:
-        _current_message_id.reset(token)
-        telemetry.reset_entity(entity_token)
+        _current_message_id.reset(tokens[0])
+        telemetry.reset_entity(tokens[1])
+        reset_run_id(tokens[2])
 
 
 def _run(queue: str, message_id: str, body: str, text: str, dequeue_count: int, handler: Callable[[str], object], family: str) -> None:

@@ -45,7 +45,9 @@ def test_an_orders_journey_is_one_trace_with_metrics_and_searchable_logs(env, sa
 
     worker_logs = [r for r in recorded["logs"] if r["entity_id"] == "o-traced" and r["message_id"]]
     assert worker_logs, "worker log lines carry the order id and the message id"
-    assert any(r["run_id"] for r in recorded["logs"])
+    timer_runs = {r["run_id"] for r in recorded["logs"] if r["name"] == "ecommerce_tasks.runs"}
+    assert worker_logs and all(r["run_id"] in timer_runs for r in worker_logs)  # ... and the id of the run that sent the work
+    assert check["attributes"]["autopilot.run_id"] in timer_runs
     text = json.dumps(recorded["logs"])
     assert "jane.doe@example.com" not in text and "Jane Doe" not in text
 
