@@ -97,12 +97,12 @@ def cmd_poison(args: argparse.Namespace) -> int:
             for message in list_poisoned(queue):
                 print(f"{queue}-poison {message.message_id} (tries {message.dequeue_count}): {message.reason}\n    {message.body[:300]}")
         elif args.action == "replay":
-            print(f"{queue}: replayed {replay(queue, args.message_id)} message(s)")
+            print(f"{queue}: replayed {replay(queue, args.message_id, progress=True)} message(s)")
         elif not args.yes:
             print("purge deletes poisoned messages for good: add --yes (and --message-id to purge one)", file=sys.stderr)
             return 2
         else:
-            print(f"{queue}: purged {purge(queue, args.message_id)} message(s)")
+            print(f"{queue}: purged {purge(queue, args.message_id, progress=True)} message(s)")
     return 0
 
 

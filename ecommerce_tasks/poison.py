@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sys
 from dataclasses import dataclass
 
 from azure.storage.queue import QueueClient
+from tqdm import tqdm
 
 from .storage.clients import raw_queue_client
 from .work import failure_for
@@ -55,33 +57,37 @@ def _exists(client: QueueClient) -> bool:
         return False
 
 
-def replay(queue: str, message_id: str | None = None) -> int:
+def replay(queue: str, message_id: str | None = None, progress: bool = False) -> int:
     """Moves poisoned messages (one, or all) back to their queue: send first, then delete."""
     target = _raw(queue)
-    return _each(queue, message_id, lambda message: target.send_message(message.content))  # already in the host's wire format
+    # The content is already in the host's wire format.
+    return _each(queue, message_id, lambda message: target.send_message(message.content), progress)
 
 
-def purge(queue: str, message_id: str | None = None) -> int:
+def purge(queue: str, message_id: str | None = None, progress: bool = False) -> int:
     """Deletes poisoned messages (one, or all) for good."""
-    return _each(queue, message_id, lambda message: None)
+    return _each(queue, message_id, lambda message: None, progress)
 
 
-def _each(queue: str, message_id: str | None, act) -> int:
+def _each(queue: str, message_id: str | None, act, progress: bool = False) -> int:
     """Receives the poison queue's messages and, for each one chosen, acts and then deletes it."""
     poison = _raw(queue + "-poison")
     if not _exists(poison):
         return 0
+    total = None if message_id else poison.get_queue_properties().approximate_message_count
     moved = 0
-    while True:
-        batch = list(poison.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60))
-        if not batch:
-            return moved
-        for message in batch:
-            if message_id and message.id != message_id:
-                poison.update_message(message, pop_receipt=message.pop_receipt, visibility_timeout=0)
-                continue
-            act(message)
-            poison.delete_message(message, pop_receipt=message.pop_receipt)
-            moved += 1
-        if message_id:
-            return moved
+    with tqdm(total=total, desc=f"{queue}-poison", unit=" msg", file=sys.stderr, disable=not progress or not total, mininterval=0.5) as bar:
+        while True:
+            batch = list(poison.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60))
+            if not batch:
+                return moved
+            for message in batch:
+                if message_id and message.id != message_id:
+                    poison.update_message(message, pop_receipt=message.pop_receipt, visibility_timeout=0)
+                    continue
+                act(message)
+                poison.delete_message(message, pop_receipt=message.pop_receipt)
+                moved += 1
+                bar.update()
+            if message_id:
+                return moved
