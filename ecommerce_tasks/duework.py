@@ -49,11 +49,11 @@ def schedule(kind: str, entity_id: str, due_at: datetime, checks: int = 0, repla
     """Adds (or moves) the row that makes entity_id due at due_at; one transaction either way."""
     key = due_key(due_at, entity_id)
     row = {"PartitionKey": kind, "RowKey": key, "entity_id": entity_id, "checks": checks}
-    operations: list[tuple] = [("upsert", row)]
-    if replacing and replacing != key:
-        operations.insert(0, ("delete", {"PartitionKey": kind, "RowKey": replacing}))
+    if not replacing or replacing == key:
+        duework_table().upsert_entity(row)  # one row: no transaction needed (a transaction costs more)
+        return key
     try:
-        duework_table().submit_transaction(operations)
+        duework_table().submit_transaction([("delete", {"PartitionKey": kind, "RowKey": replacing}), ("upsert", row)])
     except TableTransactionError:
         # The old row was gone already (finished by another worker, or a replayed message).
         duework_table().upsert_entity(row)

@@ -166,12 +166,17 @@ def _raw_queue(access, name: str) -> QueueClient:
     return _client(QueueClient, "queue", access, name, **client_options("queue"))
 
 
-def raw_queue_client(name: str, create: bool = True) -> QueueClient:
-    """The named queue without the base64 policies: messages exactly as they are on the wire."""
-    client = _raw_queue(_access(), name)
-    if create:
-        create_if_missing(client.create_queue)
+@lru_cache(maxsize=None)
+def _created_raw_queue(access, name: str) -> QueueClient:
+    client = _raw_queue(access, name)
+    create_if_missing(client.create_queue)
     return client
+
+
+def raw_queue_client(name: str, create: bool = True) -> QueueClient:
+    """The named queue without the base64 policies: messages exactly as they are on the wire
+    (created on first use in this process, unless create is False)."""
+    return _created_raw_queue(_access(), name) if create else _raw_queue(_access(), name)
 
 
 @lru_cache(maxsize=None)
