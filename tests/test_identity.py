@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 
 from ecommerce_tasks.devtools import Azurite
 from ecommerce_tasks.settings import StorageAccess, reload_settings
-from tests.conftest import function, order_event, payment_ref
+from tests.conftest import order_event, payment_ref
 
 ROOT = Path(__file__).parent.parent
 PORTS = (21000, 21001, 21002)
@@ -133,7 +133,6 @@ def test_the_whole_path_runs_on_a_managed_identity_without_any_key(env, sandbox,
 
     from ecommerce_tasks.intake import ShopIntake
     from ecommerce_tasks.orders import load_order
-    from ecommerce_tasks.runner import HostConfig, LocalHost
     from ecommerce_tasks.storage import read_blob
 
     sandbox.payment("mollie", "tr_identity1", ["paid"])
@@ -143,7 +142,6 @@ def test_the_whole_path_runs_on_a_managed_identity_without_any_key(env, sandbox,
     # A process of its own, started with this environment, as a Function App's worker would be:
     # timers fan out with the async client, workers use the sync ones, the label goes to a blob.
     subprocess.run([sys.executable, "-m", "ecommerce_tasks", "run", "--once"], check=True, timeout=300, cwd=ROOT)
-    host = LocalHost(config=HostConfig.load())
 
     record = load_order("o-identity")
     assert record.order.status == "paid" and record.shipment["state"] == "created"
@@ -151,4 +149,3 @@ def test_the_whole_path_runs_on_a_managed_identity_without_any_key(env, sandbox,
     assert identity.requests and all(r["resource"] == "https://storage.azure.com" for r in identity.requests)
     assert all(r["header"] == IDENTITY_HEADER for r in identity.requests)
     assert all(r["client_id"] == "00000000-0000-0000-0000-0000000000aa" for r in identity.requests)
-    assert function(host, "payments_scan")  # the same function app, nothing special-cased
