@@ -238,6 +238,8 @@ def _checkout_outcome(checkout_id: str) -> str:
     from azure.core.exceptions import ResourceNotFoundError
 
     rows = load_checkout(checkout_id)
+    if [row["RowKey"] for row in rows] == ["completed"]:
+        return "completed: its steps are gone; a marker stays a day, so late steps cannot make it a lead"
     if rows:
         return f"untouched ({len(rows)} rows kept)"
     try:

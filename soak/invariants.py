@@ -98,8 +98,11 @@ def check_all(record: ShopRecord, sandbox: SandboxClient, log_path: Path, kills:
     touched_live = [c for c, fate in record.checkouts.items() if fate == "live" and not load_checkout(c)]
     left = [c for c, fate in record.checkouts.items() if fate != "live" and load_checkout(c)]
     leads = [c for c, fate in record.checkouts.items() if fate == "abandoned" and not _lead(c)]
-    results.append(("checkouts: live payments untouched, abandoned archived, completed gone", not touched_live and not left and not leads,
-                    f"{len(record.checkouts)} checkouts; live touched {touched_live[:3]}; left {left[:3]}; no lead {leads[:3]}"))
+    completed_leads = [c for c, fate in record.checkouts.items() if fate == "completed" and _lead(c)]
+    results.append(("checkouts: live payments untouched, abandoned archived, completed gone", not touched_live and not left and not leads
+                    and not completed_leads,
+                    f"{len(record.checkouts)} checkouts; live touched {touched_live[:3]}; left {left[:3]}; no lead {leads[:3]}; "
+                    f"completed but archived {completed_leads[:3]}"))
 
     s = get_settings()
     unexplained = [t for t in record.hostile_events if not (failure_for(s.shop_events_queue, t) or {}).get("reason")]

@@ -127,7 +127,31 @@ def test_a_completed_checkout_is_not_abandoned(host, env):
     ShopIntake().apply({"type": "checkout.completed", "event_id": "done-1", "checkout_id": "c-done", "order_id": "o-77",
                         "occurred_at": NOW.isoformat()})
     run(host)
-    assert load_checkout("c-done") == [] and lead("c-done") is None
+    assert [row["RowKey"] for row in load_checkout("c-done")] == ["completed"] and lead("c-done") is None
+
+
+def test_a_step_that_arrives_after_the_completion_never_makes_a_lead(host, env, travel):
+    completed_at = NOW - timedelta(hours=30)
+    ShopIntake().apply({"type": "checkout.completed", "event_id": "done-2", "checkout_id": "c-late", "order_id": "o-78",
+                        "occurred_at": completed_at.isoformat()})
+    checkout("c-late", hours_ago=31)  # its steps reach the intake after the completion
+    travel(NOW)
+    run(host)
+    assert lead("c-late") is None
+    assert [row["RowKey"] for row in load_checkout("c-late")] == []  # past the tombstone's time: all gone
+    assert not list(customers_table().query_entities("PartitionKey eq @k", parameters={"k": customer_key("sam@example.com")}))
+
+
+def test_late_steps_go_while_the_tombstone_stays_until_its_time(host, env, travel):
+    ShopIntake().apply({"type": "checkout.completed", "event_id": "done-3", "checkout_id": "c-soon", "order_id": "o-79",
+                        "occurred_at": NOW.isoformat()})
+    checkout("c-soon", hours_ago=30)  # old steps arriving after the completion
+    travel(NOW + timedelta(hours=2))
+    run(host)
+    assert lead("c-soon") is None and [row["RowKey"] for row in load_checkout("c-soon")] == ["completed"]
+    travel(NOW + timedelta(hours=25))
+    run(host)
+    assert load_checkout("c-soon") == [] and lead("c-soon") is None
 
 
 def test_leads_are_purged_after_the_retention_period(host, env, travel):

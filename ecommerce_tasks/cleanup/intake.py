@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from .. import duework
 from ..intake.events import CheckoutCompleted, CheckoutUpdated, ErasureRequested
 from ..settings import get_settings
-from .model import checkouts_table, customer_key, customers_table, delete_rows, leads_table, load_checkout
+from .model import COMPLETED_ROW, checkouts_table, customer_key, customers_table, delete_rows, leads_table, load_checkout
 
 log = logging.getLogger("ecommerce_tasks.cleanup")
 
@@ -44,9 +44,18 @@ def first_look(activity: datetime) -> datetime:
 
 
 def complete_checkout(event: CheckoutCompleted) -> None:
-    rows = load_checkout(event.checkout_id)
+    """Leaves a tombstone and removes the steps; the clean-up removes the tombstone (and any step
+    that arrives late) once no late step is to be expected any more."""
+    checkouts_table().upsert_entity({"PartitionKey": event.checkout_id, "RowKey": COMPLETED_ROW, "order_id": event.order_id,
+                                     "completed_at": event.occurred_at.isoformat()})
+    rows = [row for row in load_checkout(event.checkout_id) if row["RowKey"] != COMPLETED_ROW]
     delete_rows(checkouts_table(), rows)
+    duework.schedule(CHECKOUTS, event.checkout_id, tombstone_until(event.occurred_at))
     log.info("checkout %s became order %s: %d rows removed", event.checkout_id, event.order_id, len(rows))
+
+
+def tombstone_until(completed_at: datetime) -> datetime:
+    return completed_at + timedelta(hours=get_settings().abandoned_after_hours)
 
 
 def erase_customer(event: ErasureRequested) -> dict[str, int]:

@@ -2,7 +2,9 @@
 
 - `checkouts`: one partition per checkout, one row per step as the shop sends them: "cart",
   "line|<sku>", "address", "shipping", "payment". One query reads a checkout; transactions of up
-  to 100 operations delete it.
+  to 100 operations delete it. A completed checkout keeps one row, "completed", for a while: a
+  step event that arrives after the completion (events overtake each other on a queue) must not
+  bring the checkout back as abandoned.
 - `leads`: one row per archived checkout (PartitionKey = checkout id, RowKey "lead").
 - `customers`: PartitionKey = a hash of the customer's e-mail address (never the address itself),
   RowKey = "checkout|<id>" or "lead|<id>": what an erasure request must delete.
@@ -35,6 +37,9 @@ def customers_table() -> TableClient:
 
 def customer_key(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+COMPLETED_ROW = "completed"
 
 
 def load_checkout(checkout_id: str) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from ..settings import get_settings
 from ..storage import enqueue_many
 from .decide import decide, view
 from .intake import CHECKOUTS, LEADS
-from .model import load_checkout
+from .model import COMPLETED_ROW, load_checkout
 
 log = logging.getLogger("ecommerce_tasks.cleanup")
 
@@ -48,6 +48,9 @@ def _preview(kind: str, rows: list[dict], now: datetime) -> dict:
     actions: dict[str, list[str]] = {}
     for checkout_id in ids:
         checkout_rows = load_checkout(checkout_id)
-        action = decide(view(checkout_id, checkout_rows), now, get_settings()).kind if checkout_rows else "gone"
+        if any(row["RowKey"] == COMPLETED_ROW for row in checkout_rows):
+            action = "forget (completed)"
+        else:
+            action = decide(view(checkout_id, checkout_rows), now, get_settings()).kind if checkout_rows else "gone"
         actions.setdefault(action, []).append(checkout_id)
     return {"due": len(ids), **{f"would {k}": v for k, v in actions.items()}, "counts": dict(Counter({k: len(v) for k, v in actions.items()}))}

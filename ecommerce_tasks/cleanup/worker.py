@@ -18,8 +18,8 @@ from ..outcomes import make_event
 from ..settings import get_settings
 from ..storage import queue_client
 from .decide import decide, lead_entity, view
-from .intake import CHECKOUTS, LEADS
-from .model import checkouts_table, customer_key, customers_table, delete_rows, leads_table, load_checkout
+from .intake import CHECKOUTS, LEADS, tombstone_until
+from .model import COMPLETED_ROW, checkouts_table, customer_key, customers_table, delete_rows, leads_table, load_checkout
 
 log = logging.getLogger("ecommerce_tasks.cleanup")
 
@@ -81,8 +81,11 @@ def clean(message: CleanupMessage, now: datetime | None = None) -> Counter:
 def _clean_checkout(item: CleanupItem, now: datetime, changes: IndexChanges) -> str:
     rows = load_checkout(item.id)
     if not rows:
-        changes.done(item.due_key)  # completed, erased or cleaned meanwhile
+        changes.done(item.due_key)  # erased or cleaned meanwhile
         return "gone"
+    completed = next((row for row in rows if row["RowKey"] == COMPLETED_ROW), None)
+    if completed:
+        return _after_completion(item, rows, completed, now, changes)
     checkout = view(item.id, rows)
     action = decide(checkout, now, get_settings())
     if action.kind == "wait":
@@ -97,6 +100,22 @@ def _clean_checkout(item: CleanupItem, now: datetime, changes: IndexChanges) -> 
     if checkout.email and action.kind == "delete":
         customers_table().delete_entity(customer_key(checkout.email), f"checkout|{item.id}")
     return "archived" if action.kind == "archive" else "deleted"
+
+
+def _after_completion(item: CleanupItem, rows: list[dict], completed: dict, now: datetime, changes: IndexChanges) -> str:
+    """A completed checkout is never a lead: steps that arrived late go, and so does the tombstone
+    once no late step is to be expected."""
+    late = [row for row in rows if row is not completed]
+    expires = tombstone_until(datetime.fromisoformat(completed["completed_at"]))
+    for email in {json.loads(row["event"]).get("email") for row in late} - {None}:
+        customers_table().delete_entity(customer_key(email), f"checkout|{item.id}")
+    if now >= expires:
+        delete_rows(checkouts_table(), rows)
+        changes.done(item.due_key)
+    else:
+        delete_rows(checkouts_table(), late)
+        changes.move(item.id, item.due_key, expires)
+    return "completed"
 
 
 def _archive(checkout, now: datetime) -> None:
