@@ -316,6 +316,12 @@ def _report_shipping(output: Path) -> None:
             print(f"{order_id:<10} label {shipment.state}: {shipment.failure_reason}")
     print("-" * 118)
     mails = sorted((output / "emails").glob("*.eml"))
-    kinds = Counter(m.stem.split("_")[1] for m in mails)  # <order>_<event type>[_<discriminator>]
+    from .notifications.render import TEMPLATES
+
+    def kind(stem: str) -> str:  # <order>_<event type>[_<discriminator>]; a type may hold "_" itself
+        rest = stem.split("_", 1)[1]
+        return next((t for t in sorted(TEMPLATES, key=len, reverse=True) if rest == t or rest.startswith(t + "_")), rest)
+
+    kinds = Counter(kind(m.stem) for m in mails)
     print(f"E-mails to customers ({len(mails)}, one per order and event, in {output / 'emails'}): "
           + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
