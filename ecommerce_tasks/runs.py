@@ -64,7 +64,8 @@ def recorded_run(timer: str, scan: Callable[[], Any], past_due: bool = False) ->
     token = _current_run.set(run_id)
     started = datetime.now(timezone.utc)
     clock_start = time.perf_counter()
-    status, error, report = "ok", None, None
+    status, error = "ok", None
+    summary: dict[str, Any] = {"found": 0, "enqueued": 0, "details": {}}
     try:
         with telemetry.tracer.start_as_current_span(f"timer {timer}", attributes={"autopilot.run_id": run_id}) as span:
             report = scan()
@@ -77,7 +78,6 @@ def recorded_run(timer: str, scan: Callable[[], Any], past_due: bool = False) ->
         status, error = "failed", repr(exc)[:1000]
         raise
     finally:
-        summary = summarize(report) if report is not None else {"found": 0, "enqueued": 0, "details": {}}
         row = {
             "PartitionKey": timer,
             "RowKey": f"{MAX_MS - int(started.timestamp() * 1000):013d}-{run_id[:6]}",
