@@ -246,7 +246,7 @@ def _checkout_outcome(checkout_id: str) -> str:
         lead = leads_table().get_entity(checkout_id, "lead")
     except ResourceNotFoundError:
         return "gone: no checkout rows, no lead"
-    reminder = "one reminder due" if lead["reminder"] == "due" else "no reminder (no consent)"
+    reminder = {"sent": "its one reminder e-mailed", "due": "one reminder due"}.get(lead["reminder"], "no reminder (no consent)")
     return f"archived as a lead, {lead['value']} {lead['currency']}, last step {lead['last_step']}; {reminder}"
 
 
@@ -323,5 +323,5 @@ def _report_shipping(output: Path) -> None:
         return next((t for t in sorted(TEMPLATES, key=len, reverse=True) if rest == t or rest.startswith(t + "_")), rest)
 
     kinds = Counter(kind(m.stem) for m in mails)
-    print(f"E-mails to customers ({len(mails)}, one per order and event, in {output / 'emails'}): "
+    print(f"E-mails to customers ({len(mails)}, one per order or cart and event, in {output / 'emails'}): "
           + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))

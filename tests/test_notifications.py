@@ -166,3 +166,37 @@ def test_send_notification_without_a_queue_message_still_claims(env, sandbox, mo
     assert send_notification(message) == "sent"
     assert send_notification(message) == "duplicate"
     assert len(emails(sandbox, "mail-direct")) == 1
+
+
+def test_an_abandoned_cart_with_consent_gets_one_reminder_and_the_lead_says_so(host, env, sandbox, monkeypatch):
+    from ecommerce_tasks.cleanup.model import leads_table
+    from tests.test_cleanup import checkout
+
+    use(monkeypatch, EMAIL_PROVIDER="sendgrid")
+    checkout("c-remind", email="ann@example.com", consent=True)
+    checkout("c-quiet", email="bob@example.com", consent=False)
+    host.run_once({"cleanup"})
+    drain(host)
+    [mail] = [m for m in emails(sandbox) if m["to"] == "ann@example.com"]
+    assert mail["subject"] == "You left something in your cart at Example Shop"
+    assert "https://shop.example/cart/c-remind" in mail["html"] and "2 &times;</td><td>Mug" in mail["html"]
+    assert not [m for m in emails(sandbox) if m["to"] == "bob@example.com"]  # no consent, no reminder
+    assert leads_table().get_entity("c-remind", "lead")["reminder"] == "sent"
+    assert leads_table().get_entity("c-quiet", "lead")["reminder"] == "no_consent"
+    send_raw(env.notifications_queue, {"checkout_id": "c-remind", "event_id": "c-remind:lead.created", "type": "lead.created"})
+    drain(host)  # a repeat of the reminder's message
+    assert len([m for m in emails(sandbox) if m["to"] == "ann@example.com"]) == 1
+
+
+def test_no_reminder_for_a_customer_erased_before_it_went_out(host, env, sandbox, monkeypatch):
+    from ecommerce_tasks.intake import ShopIntake
+    from tests.test_cleanup import checkout
+
+    use(monkeypatch, EMAIL_PROVIDER="sendgrid")
+    checkout("c-erased", email="cy@example.com", consent=True)
+    host.run_once({"cleanup"})  # archived; its reminder waits on the notifications queue
+    ShopIntake().apply({"type": "customer.erasure_requested", "event_id": "gdpr-cy", "email": "cy@example.com",
+                        "requested_at": "2026-11-26T12:00:00+00:00"})
+    drain(host)
+    assert not [m for m in emails(sandbox) if m["to"] == "cy@example.com"]
+    assert ledger_table().get_entity("c-erased", "c-erased:lead.created")["state"] == "skipped"

@@ -83,7 +83,7 @@ def lead_entity(checkout: CheckoutView, now: datetime) -> dict[str, Any]:
         "email": checkout.email,
         "name": checkout.name or "",
         "consent": checkout.consent,
-        # One reminder, and only with consent: the notifications family sends it once it exists.
+        # One reminder, and only with consent: the notifications family sends it ("sent" then).
         "reminder": "due" if checkout.consent else "no_consent",
         "items": json.dumps(checkout.items),
         "value": f"{checkout.value:.2f}",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import clock, duework
 
+from ..notifications.worker import queue_notification
 from ..outcomes import make_event
 from ..settings import get_settings
 from ..storage import queue_client
@@ -138,6 +139,8 @@ def _archive(checkout, now: datetime) -> None:
     if announce:
         event = make_event("lead.created", {"checkout_id": checkout.checkout_id}, now, data)
         queue_client(get_settings().shop_outcomes_queue).send_message(json.dumps(event, separators=(",", ":")))
+        if lead["reminder"] == "due":
+            queue_notification(event)  # the one reminder; a repeat after a crash is caught by the e-mail ledger
         leads_table().update_entity({"PartitionKey": checkout.checkout_id, "RowKey": "lead", "announced": True})
 
 

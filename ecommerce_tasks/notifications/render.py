@@ -26,6 +26,7 @@ TEMPLATES = {
     "order.shipped": "order_shipped",
     "order.delivered": "order_delivered",
     "order.delivery_problem": "delivery_problem",
+    "lead.created": "cart_reminder",  # sent only when the lead's reminder is due (consent given)
 }
 
 
