@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from ecommerce_tasks.devtools import Azurite, local_environment
+from ecommerce_tasks.devtools import PORTS, Azurite, local_environment
 from ecommerce_tasks.http import close_http_client
 from ecommerce_tasks.intake import ShopIntake
 from ecommerce_tasks.sandbox import SandboxClient, SandboxServer
@@ -56,3 +56,32 @@ def seed_orders(sandbox: SandboxClient, count: int, prefix: str, status: str, wo
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, range(count)))
+
+
+class CpuMeter:
+    """CPU seconds spent by this process and by Azurite while a block runs.
+
+    On a small machine the clients and Azurite share the cores, so a rate is capped by whichever
+    spends the most CPU per item: these numbers say which, and what that cap is.
+    """
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._me = psutil.Process()
+        listeners = {c.pid for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == PORTS[2]}
+        self._azurite = [psutil.Process(pid) for pid in listeners if pid]  # Azurite: one Node process serves every port
+        self.python = self.azurite = 0.0
+
+    @staticmethod
+    def _seconds(process) -> float:
+        times = process.cpu_times()
+        return times.user + times.system
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = (self._seconds(self._me), sum(self._seconds(p) for p in self._azurite))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.python = self._seconds(self._me) - self._start[0]
+        self.azurite = sum(self._seconds(p) for p in self._azurite) - self._start[1]

@@ -11,5 +11,8 @@ def test_benchmark_suite_runs_and_writes_its_results(azurite, tmp_path):
     data = json.loads((tmp_path / "latest.json").read_text())
     assert {"fanout", "due_scan", "cost", "workers", "on_paper"} <= data.keys()
     assert all(d["entities_read_per_due_order"] == 1.0 for d in data["due_scan"])
+    # CPU is accounted on both sides (this process and Azurite), so the printed caps mean something.
+    assert all(f["python_cpu_ms_per_msg"] > 0 and f["azurite_cpu_ms_per_msg"] > 0 for f in data["fanout"])
+    assert data["workers"]["python_cpu_ms_per_check"] > 0 and data["workers"]["azurite_cpu_ms_per_check"] > 0
     assert (tmp_path / "scaling.png").stat().st_size > 10_000
     assert "Fan-out" in result.stdout and "bites first" in result.stdout
