@@ -20,6 +20,8 @@ from ecommerce_tasks import duework
 from ecommerce_tasks.cleanup.intake import CHECKOUTS, first_look
 from ecommerce_tasks.settings import get_settings
 
+from .common import upsert_by_partition
+
 
 def seed_carts(count: int, hours_ago: float = 30, concurrency: int = 64) -> None:
     """`count` idle carts with one line and no contact details, and their due rows."""
@@ -49,16 +51,7 @@ async def _seed(count: int, hours_ago: float, concurrency: int) -> None:
                 ])
 
         await asyncio.gather(*(cart_writer() for _ in range(concurrency)))
-        keys = [duework.due_key(due_at, f"cart-{i:07d}") for i in range(count)]
-        batches = iter(range(0, count, 100))
-
-        async def index_writer() -> None:
-            for start in batches:
-                await index.submit_transaction(
-                    [("upsert", {"PartitionKey": CHECKOUTS, "RowKey": key, "entity_id": key.split("|", 1)[1], "checks": 0}) for key in keys[start : start + 100]]
-                )
-
-        await asyncio.gather(*(index_writer() for _ in range(2)))  # large batches queue up in Azurite
+        await upsert_by_partition(index, [duework.due_row(CHECKOUTS, f"cart-{i:07d}", due_at) for i in range(count)])
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from ecommerce_tasks.orders import orders_table
 from ecommerce_tasks.settings import get_settings
 from ecommerce_tasks.storage import REQUEST_COUNTER
 
-from .common import bench_environment
+from .common import bench_environment, upsert_by_partition
 
 
 def _order(order_id: str, status: str) -> dict:
@@ -41,10 +41,7 @@ async def _seed(history: int, due: int, now: datetime, concurrency: int = 64) ->
 
         await asyncio.gather(*(writer() for _ in range(concurrency)))
         due_at = now - timedelta(minutes=1)
-        rows = [{"PartitionKey": "payments", "RowKey": duework.due_key(due_at, f"o{i:08d}"), "entity_id": f"o{i:08d}", "checks": 0}
-                for i in range(history, history + due)]
-        for start in range(0, len(rows), 100):
-            await index.submit_transaction([("upsert", r) for r in rows[start : start + 100]])
+        await upsert_by_partition(index, [duework.due_row("payments", f"o{i:08d}", due_at) for i in range(history, history + due)])
 
 
 def measure(history: int, due_fraction: float = 0.01) -> dict:
@@ -55,7 +52,7 @@ def measure(history: int, due_fraction: float = 0.01) -> dict:
         REQUEST_COUNTER.reset()
         started = time.perf_counter()
         rows = duework.find_due("payments", now, 10_000_000)
-        leased = duework.lease("payments", rows, now)
+        leased = duework.lease(rows, now)
         seconds = time.perf_counter() - started
         return {
             "history": history, "due": due, "entities_read": len(rows), "leased": len(leased),

@@ -47,7 +47,7 @@ def due_counts(now: datetime | None = None) -> dict[str, dict[str, int]]:
     boundary = duework.due_key(now, "~")
     result = {}
     for kind in DUE_KINDS:
-        keys = [row["RowKey"] for row in duework.duework_table().query_entities("PartitionKey eq @k", parameters={"k": kind}, select=["RowKey"])]
+        keys = [row["RowKey"] for row in duework.rows_of(kind)]
         result[kind] = {"due now": sum(key <= boundary for key in keys), "later": sum(key > boundary for key in keys)}
     return result
 

@@ -111,7 +111,7 @@ def function(host, name: str):
 
 
 def due_rows(order_id: str | None = None) -> list[dict]:
-    from ecommerce_tasks.duework import duework_table
+    from ecommerce_tasks.duework import duework_table, partitions
 
-    rows = duework_table().query_entities("PartitionKey eq 'payments'")
+    rows = [r for shard in partitions("payments") for r in duework_table().query_entities("PartitionKey eq @p", parameters={"p": shard})]
     return [dict(r) for r in rows if order_id is None or r["entity_id"] == order_id]

@@ -1,18 +1,22 @@
 """Clean-up against Azurite: every rule, live payments untouched, consent, retention, erasure."""
 
 import json
+import math
 import subprocess
 import sys
 import threading
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from ecommerce_tasks import duework
+from ecommerce_tasks.cleanup.intake import CHECKOUTS
 from ecommerce_tasks.cleanup.model import customer_key, customers_table, leads_table, load_checkout
 from ecommerce_tasks.cleanup.scan import scan_cleanup
 from ecommerce_tasks.cleanup.worker import CleanupMessage, clean
 from ecommerce_tasks.intake import ShopIntake
-from ecommerce_tasks.storage import REQUEST_COUNTER
+from ecommerce_tasks.storage import REQUEST_COUNTER, queue_client
 from tests.conftest import drain_outcomes, function
 
 NOW = datetime.now(timezone.utc)
@@ -210,10 +214,18 @@ def test_fan_out_run_twice_and_chunks(host, env, monkeypatch):
     for i in range(10):
         checkout(f"c-chunk-{i}", email=None)
     report = scan_cleanup()["checkouts"]
-    # events in different hours leave several due rows per checkout: leased once, as one item
-    assert (report["leased"], report["work_items"]) == (10, 3) and report["due"] >= 10
+    # events in different hours leave several due rows per checkout: leased once, as one item;
+    # items go in chunks of at most 4 from one due-index shard (so one transaction moves them)
+    per_shard = Counter(duework.partition(CHECKOUTS, f"c-chunk-{i}") for i in range(10))
+    chunks = sum(math.ceil(n / 4) for n in per_shard.values())
+    assert (report["leased"], report["work_items"]) == (10, chunks) and report["due"] >= 10
+    messages = queue_client(env.cleanup_queue).peek_messages(max_messages=32)
+    for message in messages:
+        items = json.loads(message.content)["items"]
+        assert 1 <= len(items) <= 4 and len({duework.partition(CHECKOUTS, item["id"]) for item in items}) == 1
+    assert sorted(item["id"] for m in messages for item in json.loads(m.content)["items"]) == sorted(f"c-chunk-{i}" for i in range(10))
     assert scan_cleanup()["checkouts"]["leased"] == 0
-    assert host.drain(function(host, "cleanup_work")).succeeded == 3
+    assert host.drain(function(host, "cleanup_work")).succeeded == chunks
 
 
 def test_dry_run_reports_counts_and_ids_and_changes_nothing(host, env):
@@ -254,7 +266,8 @@ def test_many_carts_are_cleaned_in_bounded_runs(host, env, monkeypatch):
         runs += 1
         if not report.queues.get("cleanup_work") or report.queues["cleanup_work"].processed == 0:
             break
-        assert report.queues["cleanup_work"].processed <= per_run // env.cleanup_chunk + 1
+        # full chunks, and at most one partial chunk per due-index shard
+        assert report.queues["cleanup_work"].processed <= per_run // env.cleanup_chunk + duework.SHARDS
     assert runs == carts // per_run + 1  # the last run finds nothing left
     assert scan_cleanup()["checkouts"]["due"] == 0
     print(f"storage requests per cart: {REQUEST_COUNTER.total() / carts:.2f}")

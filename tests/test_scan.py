@@ -58,13 +58,14 @@ def test_scan_reads_only_due_entities_however_long_the_history(host, env, sandbo
     host.run_once({"payments"})  # 300 orders now paid: history
     seed(sandbox, 20, "due", status="open")
     REQUEST_COUNTER.reset()
-    report = scan_due_payments(dry_run=True, limit=10_000) if False else None  # noqa: F841 (dry run asks the provider)
     from ecommerce_tasks import duework
 
     rows = duework.find_due("payments", datetime.now(timezone.utc), 10_000)
     counts = REQUEST_COUNTER.snapshot()
     assert len(rows) == 20  # entities read = due orders, not 320
-    assert counts[("table", "GET")] == 1  # one range query
+    assert counts[("table", "GET")] == duework.SHARDS  # one range query per shard of the index
+    assert [r["RowKey"] for r in rows] == sorted(r["RowKey"] for r in rows)  # oldest first across shards
+    assert len({r["PartitionKey"] for r in rows}) > 1  # 20 orders do spread over the shards
 
 
 def test_payment_path_costs_at_most_8_storage_requests_per_order_plus_2_hand_offs(host, env, sandbox):
@@ -101,3 +102,23 @@ def test_cli_run_once_processes_everything(host, env, sandbox):
     result = subprocess.run([sys.executable, "-m", "ecommerce_tasks", "run", "--once", "--task", "payments"], capture_output=True, text=True, check=True)
     assert "queue payments_check: 2 processed, 2 ok" in result.stdout
     assert load_order("cli-1").order.status == "paid"
+
+
+def test_the_due_index_is_sharded_and_a_limited_scan_takes_the_oldest_across_shards(env):
+    from ecommerce_tasks import duework
+
+    now = datetime.now(timezone.utc)
+    for i in range(24):  # order i is due i minutes ago: the higher i, the older
+        duework.schedule("payments", f"shard-{i}", now - timedelta(minutes=i))
+    duework.schedule("payments", "shard-later", now + timedelta(minutes=5))
+    shards = {duework.partition("payments", f"shard-{i}") for i in range(24)}
+    assert len(shards) > 1 and shards <= set(duework.partitions("payments"))
+
+    oldest = duework.find_due("payments", now, limit=5)
+    assert [r["entity_id"] for r in oldest] == [f"shard-{i}" for i in (23, 22, 21, 20, 19)]
+    leased = duework.lease(oldest, now)
+    assert sorted(item.entity_id for item in leased) == sorted(r["entity_id"] for r in oldest)
+    assert len(duework.find_due("payments", now, limit=100)) == 19  # the leased five moved out of reach
+    duework.remove("payments", leased[0].key)
+    assert leased[0].entity_id not in {duework.entity_of(r["RowKey"]) for r in duework.rows_of("payments")}
+    assert "shard-later" in {duework.entity_of(r["RowKey"]) for r in duework.rows_of("payments")}

@@ -30,8 +30,8 @@ def scan_cleanup(now: datetime | None = None, dry_run: bool = False) -> dict:
         if dry_run:
             report[kind] = _preview(kind, rows, now)
             continue
-        leased = duework.lease(kind, rows, now)
-        chunks = [leased[i : i + settings.cleanup_chunk] for i in range(0, len(leased), settings.cleanup_chunk)]
+        leased = duework.lease(rows, now)
+        chunks = _chunks(kind, leased, settings.cleanup_chunk)
         sent = enqueue_many(
             settings.cleanup_queue,
             ({"kind": kind, "items": [{"id": item.entity_id, "due_key": item.key} for item in chunk]} for chunk in chunks),
@@ -39,6 +39,15 @@ def scan_cleanup(now: datetime | None = None, dry_run: bool = False) -> dict:
         report[kind] = {"due": len(rows), "leased": len(leased), "work_items": sent}
         log.info("clean-up scan: %s %s", kind, report[kind])
     return report
+
+
+def _chunks(kind: str, items: list[duework.DueItem], size: int) -> list[list[duework.DueItem]]:
+    """Work items of up to size entities, each from one shard: the worker then moves their due
+    rows in one transaction."""
+    by_shard: dict[str, list[duework.DueItem]] = {}
+    for item in items:
+        by_shard.setdefault(duework.partition(kind, item.entity_id), []).append(item)
+    return [part[start : start + size] for part in by_shard.values() for start in range(0, len(part), size)]
 
 
 def _preview(kind: str, rows: list[dict], now: datetime) -> dict:

@@ -38,33 +38,37 @@ class CleanupMessage(BaseModel):
 
 
 class IndexChanges:
-    """Due-index moves of a whole chunk, written in transactions (one partition, <= 100 operations)."""
+    """Due-index moves of a whole chunk, written in transactions (one per shard, <= 100 operations)."""
 
     def __init__(self, kind: str):
         self.kind = kind
-        self.operations: list[tuple] = []
+        self.operations: dict[str, list[tuple]] = {}
+
+    def _add(self, operation: str, row: dict) -> None:
+        self.operations.setdefault(row["PartitionKey"], []).append((operation, row))
 
     def done(self, due_key: str) -> None:
-        self.operations.append(("delete", {"PartitionKey": self.kind, "RowKey": due_key}))
+        self._add("delete", {"PartitionKey": duework.partition(self.kind, duework.entity_of(due_key)), "RowKey": due_key})
 
     def move(self, entity_id: str, due_key: str, due_at: datetime) -> None:
-        new_key = duework.due_key(due_at, entity_id)
-        if new_key != due_key:
+        row = duework.due_row(self.kind, entity_id, due_at)
+        if row["RowKey"] != due_key:
             self.done(due_key)
-        self.operations.append(("upsert", {"PartitionKey": self.kind, "RowKey": new_key, "entity_id": entity_id, "checks": 0}))
+        self._add("upsert", row)
 
     def commit(self) -> None:
         table = duework.duework_table()
-        for start in range(0, len(self.operations), 100):
-            chunk = self.operations[start : start + 100]
-            try:
-                table.submit_transaction(chunk)
-            except TableTransactionError:  # a row already gone (a replayed item): one by one
-                for operation, entity in chunk:
-                    if operation == "delete":
-                        table.delete_entity(entity["PartitionKey"], entity["RowKey"])
-                    else:
-                        table.upsert_entity(entity)
+        for operations in self.operations.values():
+            for start in range(0, len(operations), 100):
+                chunk = operations[start : start + 100]
+                try:
+                    table.submit_transaction(chunk)
+                except TableTransactionError:  # a row already gone (a replayed item): one by one
+                    for operation, entity in chunk:
+                        if operation == "delete":
+                            table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+                        else:
+                            table.upsert_entity(entity)
 
 
 def clean(message: CleanupMessage, now: datetime | None = None) -> Counter:

@@ -35,7 +35,7 @@ def scan_due_payments(now: datetime | None = None, dry_run: bool = False, limit:
         for order_id in dict.fromkeys(row["entity_id"] for row in rows):
             report.previews[order_id] = preview(order_id, now, settings, providers)
         return report
-    leased = duework.lease(PAYMENTS, rows, now)
+    leased = duework.lease(rows, now)
     report.enqueued = enqueue_many(
         settings.payment_checks_queue,
         ({"order_id": item.entity_id, "due_key": item.key, "checks": item.checks} for item in leased),
