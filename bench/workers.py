@@ -3,6 +3,7 @@ fixed latency, against the ideal bound (concurrency / latency)."""
 
 from __future__ import annotations
 
+import os
 import time
 
 from ecommerce_tasks.payments.scan import scan_due_payments
@@ -37,4 +38,5 @@ def measure(orders: int, latency: float = 0.05) -> dict:
             "checks_per_s": round(rate, 1), "ideal_per_s": round(ideal, 1), "vs_ideal": round(rate / ideal, 2),
             "instant_provider_per_s": round(instant, 1), "vs_machine_bound": round(rate / min(ideal, instant), 2),
             "python_cpu_ms_per_check": round(python_ms, 2), "azurite_cpu_ms_per_check": round(azurite_ms, 2),
-            "python_cap_per_s": round(1000 / python_ms, 1), "azurite_cap_per_s": round(1000 / azurite_ms, 1)}
+            "python_cap_per_s": round(1000 / python_ms, 1), "azurite_cap_per_s": round(1000 / azurite_ms, 1),
+            "cores_cap_per_s": round(os.cpu_count() * 1000 / (python_ms + azurite_ms), 1)}

@@ -14,5 +14,6 @@ def test_benchmark_suite_runs_and_writes_its_results(azurite, tmp_path):
     # CPU is accounted on both sides (this process and Azurite), so the printed caps mean something.
     assert all(f["python_cpu_ms_per_msg"] > 0 and f["azurite_cpu_ms_per_msg"] > 0 for f in data["fanout"])
     assert data["workers"]["python_cpu_ms_per_check"] > 0 and data["workers"]["azurite_cpu_ms_per_check"] > 0
+    assert all(f["cores_cap_msgs_per_s"] > 0 for f in data["fanout"]) and data["workers"]["cores_cap_per_s"] > 0
     assert (tmp_path / "scaling.png").stat().st_size > 10_000
     assert "Fan-out" in result.stdout and "bites first" in result.stdout
