@@ -78,9 +78,10 @@ def _print(r: dict) -> None:
         print(f"  N={f['n']:<9,}       {f['app_msgs_per_s']:>7,} {f['naive_msgs_per_s']:>9,} {f['ceiling_msgs_per_s']:>9,}"
               f"  {f['app_vs_ceiling']:>10}  {f['app_vs_naive']:>9}   {f['python_cpu_ms_per_msg']:>15}  {f['azurite_cpu_ms_per_msg']:>7}"
               f"   {f['cores_cap_msgs_per_s']:>9,}  (5x naive: {5 * f['naive_msgs_per_s']:,})")
-    print("Due scan (1% due)           entities read/due order   ms/due order   table requests")
+    print("Due scan (1% due)           entities read/due order   ms/due order   table requests   CPU ms/due order: ours  Azurite")
     for d in r["due_scan"]:
-        print(f"  history {d['history']:>9,}   {d['entities_read_per_due_order']:>22}   {d['ms_per_due_order']:>12}   {d['table_requests']:>14}")
+        print(f"  history {d['history']:>9,}   {d['entities_read_per_due_order']:>22}   {d['ms_per_due_order']:>12}   {d['table_requests']:>14}"
+              f"   {d['python_cpu_ms_per_due_order']:>22}  {d['azurite_cpu_ms_per_due_order']:>7}")
     flat = [d["ms_per_due_order"] for d in r["due_scan"]]
     print(f"  time per due order, largest vs smallest history: {flat[-1] / flat[0]:.2f}x")
     print("Cost (storage requests)     intake/unit   work/unit   Azure transactions per 10,000 units")

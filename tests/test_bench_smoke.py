@@ -15,5 +15,6 @@ def test_benchmark_suite_runs_and_writes_its_results(azurite, tmp_path):
     assert all(f["python_cpu_ms_per_msg"] > 0 and f["azurite_cpu_ms_per_msg"] > 0 for f in data["fanout"])
     assert data["workers"]["python_cpu_ms_per_check"] > 0 and data["workers"]["azurite_cpu_ms_per_check"] > 0
     assert all(f["cores_cap_msgs_per_s"] > 0 for f in data["fanout"]) and data["workers"]["cores_cap_per_s"] > 0
+    assert all(d["python_cpu_ms_per_due_order"] > 0 for d in data["due_scan"])
     assert (tmp_path / "scaling.png").stat().st_size > 10_000
     assert "Fan-out" in result.stdout and "bites first" in result.stdout
