@@ -16,7 +16,7 @@ SANDBOX_SENDCLOUD_KEYS = ("sandbox-public", "sandbox-private")  # the local sand
 SANDBOX_ACS_KEY = "c2FuZGJveC1hY3Mta2V5LW5vdC1hLXNlY3JldA=="
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -98,7 +98,7 @@ class Azurite:
         self.start()
 
     def start(self, timeout: float = 60.0) -> "Azurite":
-        if all(_port_open(port) for port in self.ports):
+        if all(port_open(port) for port in self.ports):
             return self
         binary = ROOT / "node_modules" / ".bin" / "azurite"
         if not binary.exists():
@@ -120,7 +120,7 @@ class Azurite:
             env={**os.environ, "NODE_OPTIONS": "--max-old-space-size=8192"},
         )
         deadline = time.monotonic() + timeout
-        while not all(_port_open(port) for port in self.ports):
+        while not all(port_open(port) for port in self.ports):
             if self.process.poll() is not None:
                 raise RuntimeError(f"Azurite exited: {(Path(self._workdir) / 'azurite.log').read_text(errors='replace')[:2000]}")
             if time.monotonic() > deadline:
