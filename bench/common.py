@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
+from ecommerce_tasks import duework
 from ecommerce_tasks.devtools import PORTS, Azurite, local_environment
 from ecommerce_tasks.http import close_http_client
 from ecommerce_tasks.intake import ShopIntake
@@ -90,10 +91,7 @@ class CpuMeter:
 
 async def upsert_by_partition(table, rows: list[dict], concurrency: int = 2) -> None:
     """Writes rows with an async TableClient in transactions of 100 (a transaction holds one partition)."""
-    by_partition: dict[str, list[dict]] = {}
-    for row in rows:
-        by_partition.setdefault(row["PartitionKey"], []).append(row)
-    batches = iter([part[start : start + 100] for part in by_partition.values() for start in range(0, len(part), 100)])
+    batches = iter(duework.chunks_per_partition(rows, lambda row: row["PartitionKey"], 100))
 
     async def writer() -> None:
         for batch in batches:

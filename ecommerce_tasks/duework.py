@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
@@ -51,6 +52,14 @@ def partitions(kind: str) -> list[str]:
 
 def entity_of(key: str) -> str:
     return key.split("|", 1)[1]
+
+
+def chunks_per_partition(items: Iterable, partition_of: Callable[[Any], str], size: int) -> list[list]:
+    """items in chunks of up to size, each chunk from one partition (as a transaction must be)."""
+    by_partition: dict[str, list] = {}
+    for item in items:
+        by_partition.setdefault(partition_of(item), []).append(item)
+    return [part[start : start + size] for part in by_partition.values() for start in range(0, len(part), size)]
 
 
 def due_key(due_at: datetime, entity_id: str) -> str:
@@ -122,28 +131,23 @@ def lease(rows: list[dict], now: datetime) -> list[DueItem]:
     lease_until = now + timedelta(minutes=get_settings().payment_lease_minutes)
     leased: list[DueItem] = []
     seen: set[str] = set()
-    by_shard: dict[str, list[dict]] = {}
-    for row in rows:  # a transaction holds one partition
-        by_shard.setdefault(row["PartitionKey"], []).append(row)
-    for shard_rows in by_shard.values():
-        for start in range(0, len(shard_rows), TRANSACTION_ROWS):
-            chunk = shard_rows[start : start + TRANSACTION_ROWS]
-            moves: list[tuple[dict, dict | None]] = []
-            for row in chunk:
-                first = row["entity_id"] not in seen
-                seen.add(row["entity_id"])
-                moves.append((row, _moved(row, lease_until) if first else None))
-            operations: list[tuple] = []
-            for old, new in moves:
-                operations.append(("delete", old, {"etag": old.metadata["etag"], "match_condition": MatchConditions.IfNotModified}))
-                if new:
-                    operations.append(("upsert", new))
-            try:
-                duework_table().submit_transaction(operations)
-                leased.extend(_item(new) for _, new in moves if new)
-            except TableTransactionError:
-                # Someone else moved some of these rows (an overlapping scan or a worker): lease one by one.
-                leased.extend(item for old, new in moves if (item := _lease_one(old, new)))
+    for chunk in chunks_per_partition(rows, lambda row: row["PartitionKey"], TRANSACTION_ROWS):
+        moves: list[tuple[dict, dict | None]] = []
+        for row in chunk:
+            first = row["entity_id"] not in seen
+            seen.add(row["entity_id"])
+            moves.append((row, _moved(row, lease_until) if first else None))
+        operations: list[tuple] = []
+        for old, new in moves:
+            operations.append(("delete", old, {"etag": old.metadata["etag"], "match_condition": MatchConditions.IfNotModified}))
+            if new:
+                operations.append(("upsert", new))
+        try:
+            duework_table().submit_transaction(operations)
+            leased.extend(_item(new) for _, new in moves if new)
+        except TableTransactionError:
+            # Someone else moved some of these rows (an overlapping scan or a worker): lease one by one.
+            leased.extend(item for old, new in moves if (item := _lease_one(old, new)))
     return leased
 
 

@@ -44,10 +44,7 @@ def scan_cleanup(now: datetime | None = None, dry_run: bool = False) -> dict:
 def _chunks(kind: str, items: list[duework.DueItem], size: int) -> list[list[duework.DueItem]]:
     """Work items of up to size entities, each from one shard: the worker then moves their due
     rows in one transaction."""
-    by_shard: dict[str, list[duework.DueItem]] = {}
-    for item in items:
-        by_shard.setdefault(duework.partition(kind, item.entity_id), []).append(item)
-    return [part[start : start + size] for part in by_shard.values() for start in range(0, len(part), size)]
+    return duework.chunks_per_partition(items, lambda item: duework.partition(kind, item.entity_id), size)
 
 
 def _preview(kind: str, rows: list[dict], now: datetime) -> dict:

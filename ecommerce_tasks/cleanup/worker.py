@@ -42,33 +42,28 @@ class IndexChanges:
 
     def __init__(self, kind: str):
         self.kind = kind
-        self.operations: dict[str, list[tuple]] = {}
-
-    def _add(self, operation: str, row: dict) -> None:
-        self.operations.setdefault(row["PartitionKey"], []).append((operation, row))
+        self.operations: list[tuple[str, dict]] = []
 
     def done(self, due_key: str) -> None:
-        self._add("delete", {"PartitionKey": duework.partition(self.kind, duework.entity_of(due_key)), "RowKey": due_key})
+        self.operations.append(("delete", {"PartitionKey": duework.partition(self.kind, duework.entity_of(due_key)), "RowKey": due_key}))
 
     def move(self, entity_id: str, due_key: str, due_at: datetime) -> None:
         row = duework.due_row(self.kind, entity_id, due_at)
         if row["RowKey"] != due_key:
             self.done(due_key)
-        self._add("upsert", row)
+        self.operations.append(("upsert", row))
 
     def commit(self) -> None:
         table = duework.duework_table()
-        for operations in self.operations.values():
-            for start in range(0, len(operations), 100):
-                chunk = operations[start : start + 100]
-                try:
-                    table.submit_transaction(chunk)
-                except TableTransactionError:  # a row already gone (a replayed item): one by one
-                    for operation, entity in chunk:
-                        if operation == "delete":
-                            table.delete_entity(entity["PartitionKey"], entity["RowKey"])
-                        else:
-                            table.upsert_entity(entity)
+        for chunk in duework.chunks_per_partition(self.operations, lambda operation: operation[1]["PartitionKey"], 100):
+            try:
+                table.submit_transaction(chunk)
+            except TableTransactionError:  # a row already gone (a replayed item): one by one
+                for operation, entity in chunk:
+                    if operation == "delete":
+                        table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+                    else:
+                        table.upsert_entity(entity)
 
 
 def clean(message: CleanupMessage, now: datetime | None = None) -> Counter:
