@@ -76,7 +76,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .runner import MissingSettings, check_binding_settings
+
     host = _host(args)
+    try:
+        check_binding_settings(host.functions)
+    except MissingSettings as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -86,6 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_poison(args: argparse.Namespace) -> int:
+    from .logs import mask_text
     from .poison import list_poisoned, purge, replay
 
     host = _host(args)
@@ -95,7 +103,8 @@ def cmd_poison(args: argparse.Namespace) -> int:
     for queue in queues:
         if args.action == "list":
             for message in list_poisoned(queue):
-                print(f"{queue}-poison {message.message_id} (tries {message.dequeue_count}): {message.reason}\n    {message.body[:300]}")
+                print(f"{queue}-poison {message.message_id} (tries {message.dequeue_count}): {mask_text(message.reason)}\n"
+                      f"    {mask_text(message.body)[:300]}")
         elif args.action == "replay":
             print(f"{queue}: replayed {replay(queue, args.message_id, progress=True)} message(s)")
         elif not args.yes:

@@ -43,6 +43,8 @@ SHOP = {
     "demo-1009": ("paid while waiting: the webhook tells us", "mollie", ["open"], 5, {}),
     "demo-1010": ("bank transfer paid after the order was cancelled", "mollie", ["open"], 73 * 60, {"expires_in_seconds": 12 * 86400, "method": "banktransfer"}),
     "demo-1011": ("provider answers 429 then 503 first", "mollie", ["paid"], 25, {}),
+    "demo-1012": ("first attempt unknown to Mollie, second paid", "mollie", None, 35, {}),
+    "demo-1013": ("names the payment of demo-1001 (a shop bug)", "mollie", None, 20, {}),
 }
 
 
@@ -75,6 +77,12 @@ def _seed(sandbox: SandboxClient) -> None:
             sandbox.payment("mollie", f"tr_{number}a", ["expired"], amount="42.50")
             sandbox.payment("mollie", f"tr_{number}b", ["paid"], amount="42.50")
             payments = [_ref("mollie", f"tr_{number}a", minutes_ago - 2), _ref("mollie", f"tr_{number}b", minutes_ago - 20)]
+        elif order_id == "demo-1012":
+            # tr_1012a is not in the sandbox: Mollie answers 404 (say, a test key asked about a live payment)
+            sandbox.payment("mollie", f"tr_{number}b", ["paid"], amount="42.50")
+            payments = [_ref("mollie", f"tr_{number}a", minutes_ago - 2), _ref("mollie", f"tr_{number}b", minutes_ago - 20)]
+        elif order_id == "demo-1013":
+            payments = [_ref("mollie", "tr_1001x", minutes_ago - 3)]  # one payment pays one order: demo-1001's
         else:
             payment_id = f"{'tr' if provider == 'mollie' else 'pi'}_{number}x"
             sandbox.payment(provider, payment_id, script, amount="42.50", **extras)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -32,11 +33,12 @@ _client_lock = threading.Lock()
 
 
 class ProviderError(Exception):
-    def __init__(self, provider: str, message: str, status: int | None = None, retry_after: float | None = None):
+    def __init__(self, provider: str, message: str, status: int | None = None, retry_after: float | None = None, detail: str = ""):
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.status = status
         self.retry_after = retry_after
+        self.detail = detail  # the provider's own words, e.g. Mollie's `detail`, Stripe's `error.message`
 
 
 class TransientProviderError(ProviderError):
@@ -70,20 +72,29 @@ def close_http_client() -> None:
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+    """Seconds to wait as the provider asks, or None (use the backoff) when it asks nothing we can
+    read: a header is the provider's word, not ours, and a garbage value must not break a retry."""
+    value = response.headers.get("Retry-After", "").strip()
     if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time()) if when else None
-    reset = response.headers.get("X-RateLimit-Reset")  # SendGrid: epoch seconds
-    if reset:
-        try:
-            return max(0.0, float(reset) - time.time())
-        except ValueError:
-            return None
-    return None
+        seconds = _number(value)
+        if seconds is None:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+                seconds = when.timestamp() - time.time() if when.tzinfo else None
+            except (TypeError, ValueError, IndexError, OverflowError):
+                seconds = None
+        if seconds is not None:
+            return max(0.0, seconds)
+    reset = _number(response.headers.get("X-RateLimit-Reset", "").strip())  # SendGrid: epoch seconds
+    return max(0.0, reset - time.time()) if reset is not None else None
+
+
+def _number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _wait(state: RetryCallState) -> float:
@@ -156,4 +167,82 @@ def send_once(provider: str, method: str, url: str, **kwargs: Any) -> httpx.Resp
     if should_retry is not None:
         transient = should_retry.lower() == "true"
     error = TransientProviderError if transient else PermanentProviderError
-    raise error(provider, _describe(response), status=response.status_code, retry_after=_retry_after_seconds(response))
+    raise error(provider, _describe(response), status=response.status_code, retry_after=_retry_after_seconds(response),
+                detail=_error_detail(response))
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """The human part of a provider's error body: Mollie {"detail"}, Stripe {"error": {"message"}},
+    SendGrid {"errors": [{"message"}]}; bounded, and empty when the body says nothing we know."""
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    errors = body.get("errors")
+    candidates = [body.get("detail"), body.get("title"), error.get("message") if isinstance(error, dict) else error,
+                  errors[0].get("message") if isinstance(errors, list) and errors and isinstance(errors[0], dict) else None]
+    return next((str(c)[:300] for c in candidates if isinstance(c, str) and c), "")
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.host, parsed.port
+
+
+def require_origin(provider: str, url: str, base_url: str) -> httpx.URL:
+    """A URL a provider handed back may be called with our credentials only if it is on the API
+    host we configured (scheme, host and port alike): https in production, the sandbox's own http
+    base locally because that is what is configured. Anything else is a permanent refusal."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        raise PermanentProviderError(provider, "the answer names a malformed URL") from None
+    if parsed.scheme not in {"https", "http"} or origin(str(parsed)) != origin(base_url):
+        raise PermanentProviderError(provider, f"refused a URL outside the configured API host: {parsed.scheme}://{parsed.host}")
+    return parsed
+
+
+MAX_REDIRECTS = 3
+
+
+def download(provider: str, url: str, base_url: str, *, max_bytes: int, magic: bytes = b"", **kwargs: Any) -> bytes:
+    """Fetches a document a provider links to (with retries): only from the configured host,
+    following redirects only within it, at most max_bytes, and starting with `magic` (b"%PDF-")."""
+    return with_retries(provider, lambda: _download_once(provider, url, base_url, max_bytes, magic, **kwargs))
+
+
+def _download_once(provider: str, url: str, base_url: str, max_bytes: int, magic: bytes, **kwargs: Any) -> bytes:
+    target = require_origin(provider, url, base_url)
+    for _ in range(MAX_REDIRECTS + 1):
+        started = time.perf_counter()
+        try:
+            with http_client().stream("GET", target, follow_redirects=False, **kwargs) as response:
+                if response.is_redirect:
+                    target = require_origin(provider, str(target.join(response.headers.get("Location", ""))), base_url)
+                    continue
+                if not response.is_success:
+                    response.read()
+                    transient = response.status_code in TRANSIENT_STATUS
+                    error = TransientProviderError if transient else PermanentProviderError
+                    raise error(provider, _describe(response), status=response.status_code, retry_after=_retry_after_seconds(response))
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise PermanentProviderError(provider, f"document of {declared} bytes refused (at most {max_bytes})")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise PermanentProviderError(provider, f"document larger than {max_bytes} bytes refused")
+        except httpx.TimeoutException as exc:
+            raise TransientProviderError(provider, f"timeout on GET {target.path}: {exc!r}") from exc
+        except httpx.TransportError as exc:
+            raise TransientProviderError(provider, f"connection error on GET {target.path}: {exc!r}") from exc
+        finally:
+            PROVIDER_LATENCY.record((time.perf_counter() - started) * 1000, {"provider": provider, "status": "download"})
+        if magic and not body.startswith(magic):
+            raise PermanentProviderError(provider, f"document is not of the expected kind (does not start with {magic!r})")
+        return bytes(body)
+    raise PermanentProviderError(provider, f"more than {MAX_REDIRECTS} redirects")

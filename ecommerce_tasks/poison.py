@@ -43,7 +43,9 @@ def list_poisoned(queue: str, limit: int = 32) -> list[PoisonedMessage]:
         body = _text(message.content)
         record = failure_for(queue, body)
         reason = record["reason"] if record else "no failure recorded (failed before the worker ran)"
-        found.append(PoisonedMessage(queue, message.id, body, message.dequeue_count, reason))
+        # A poisoned copy is new to its queue (dequeue count 0): the tries are those of the original.
+        tries = int(record.get("dequeue_count") or 0) if record else message.dequeue_count
+        found.append(PoisonedMessage(queue, message.id, body, tries, reason))
     return found
 
 

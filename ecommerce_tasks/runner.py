@@ -94,6 +94,38 @@ def resolve(value: str) -> str:
     return re.sub(r"%([A-Za-z0-9_]+)%", lookup, value)
 
 
+# The Functions host caps request bodies too (100 MB); ours is what the app's routes need.
+MAX_HTTP_BODY_BYTES = 1024 * 1024
+HTTP_SOCKET_TIMEOUT_SECONDS = 15
+_KEY_IN_URL = re.compile(r"(?i)([?&]code=)[^&\s\"]*")
+
+
+def redact_key(text: str) -> str:
+    return _KEY_IN_URL.sub(r"\1***", text)
+
+
+class MissingSettings(RuntimeError):
+    """Binding expressions name app settings that are not set: the host would not index those
+    functions, so the runner does not start them either."""
+
+
+def binding_settings(functions: list["RegisteredFunction"]) -> dict[str, list[str]]:
+    """setting name -> the functions whose bindings (schedule, queue name) need it."""
+    needed: dict[str, list[str]] = {}
+    for function in functions:
+        for value in (getattr(function.trigger, "schedule", None), getattr(function.trigger, "queue_name", None)):
+            for name in re.findall(r"%([A-Za-z0-9_]+)%", value or ""):
+                needed.setdefault(name, []).append(function.name)
+    return needed
+
+
+def check_binding_settings(functions: list["RegisteredFunction"]) -> None:
+    missing = {name: users for name, users in binding_settings(functions).items() if not os.environ.get(name, "").strip()}
+    if missing:
+        listed = "; ".join(f"{name} (for {', '.join(users)})" for name, users in sorted(missing.items()))
+        raise MissingSettings(f"required app settings are not set: {listed}. Set them in local.settings.json or the environment.")
+
+
 @dataclass
 class RegisteredFunction:
     name: str
@@ -284,6 +316,7 @@ class LocalHost:
 
     # -- continuous ----------------------------------------------------------------------------------
     def serve(self, stop: threading.Event, http_port: int | None = 7071, families: set[str] | None = None) -> None:
+        check_binding_settings(self.functions)  # one clear message, not a KeyError per poll
         threads = [threading.Thread(target=self._timer_loop, args=(f, stop), daemon=True) for f in self.select("timer", families)]
         wanted = None if families is None else set(families) | {"intake"}
         threads += [threading.Thread(target=self._queue_loop, args=(f, stop), daemon=True) for f in self.select("queue", wanted)]
@@ -328,8 +361,8 @@ class LocalHost:
 
     # -- HTTP ------------------------------------------------------------------------------------------
     def function_key(self) -> str:
-        key = os.environ.get("LOCAL_FUNCTION_KEY")
-        if not key:
+        key = os.environ.get("LOCAL_FUNCTION_KEY", "").strip()
+        if len(key) < 8:  # blank or trivially short: a generated one instead
             key = os.environ["LOCAL_FUNCTION_KEY"] = secrets.token_urlsafe(24)
         return key
 
@@ -343,8 +376,10 @@ class LocalHost:
         key = self.function_key()
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = HTTP_SOCKET_TIMEOUT_SECONDS  # an idle or slow client is dropped, not kept for ever
+
             def log_message(self, fmt: str, *args: Any) -> None:
-                log.debug("http: " + fmt, *args)
+                log.debug("http: %s", redact_key(fmt % args))
 
             def _handle(self) -> None:
                 url = urlsplit(self.path)
@@ -355,10 +390,15 @@ class LocalHost:
                         continue
                     if self.command not in methods:
                         return self._reply(405, b"method not allowed")
-                    given = self.headers.get("x-functions-key") or params.get("code")
-                    if level != "anonymous" and not (given and secrets.compare_digest(given, key)):
+                    given = (self.headers.get("x-functions-key") or params.get("code") or "").strip()
+                    if level != "anonymous" and not (given and secrets.compare_digest(given.encode(), key.encode())):
                         return self._reply(401, b"")
-                    length = int(self.headers.get("content-length") or 0)
+                    declared = (self.headers.get("content-length") or "0").strip()
+                    if not declared.isdigit():
+                        return self._reply(400, b"invalid Content-Length")
+                    length = int(declared)
+                    if length > MAX_HTTP_BODY_BYTES:
+                        return self._reply(413, f"body larger than {MAX_HTTP_BODY_BYTES} bytes".encode())
                     request = func.HttpRequest(
                         method=self.command,
                         url=f"http://{host}:{port}{self.path}",
@@ -379,6 +419,8 @@ class LocalHost:
                 self.send_response(status)
                 self.send_header("Content-Type", mimetype or "text/plain")
                 self.send_header("Content-Length", str(len(body)))
+                if status >= 400:
+                    self.send_header("Connection", "close")  # the body may be unread: do not reuse
                 self.end_headers()
                 self.wfile.write(body)
 

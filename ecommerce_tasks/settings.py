@@ -94,6 +94,7 @@ class Settings:
     mollie_api_key: str
     stripe_api_base_url: str
     stripe_api_key: str
+    stripe_webhook_secret: str
 
     http_timeout_seconds: float
     http_max_attempts: int
@@ -102,6 +103,7 @@ class Settings:
 
     fanout_concurrency: int
     unknown_entity_tries: int
+    event_max_future_hours: float
     payment_first_check_minutes: float
     payment_backoff_base_minutes: float
     payment_backoff_max_minutes: float
@@ -160,12 +162,14 @@ class Settings:
             mollie_api_key=os.environ.get("MOLLIE_API_KEY", ""),
             stripe_api_base_url=_str("STRIPE_API_BASE_URL", "https://api.stripe.com/v1"),
             stripe_api_key=os.environ.get("STRIPE_API_KEY", ""),
+            stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip(),
             http_timeout_seconds=_float("HTTP_TIMEOUT_SECONDS", 10.0),
             http_max_attempts=_int("HTTP_MAX_ATTEMPTS", 4),
             http_backoff_base_seconds=_float("HTTP_BACKOFF_BASE_SECONDS", 0.5),
             http_backoff_max_seconds=_float("HTTP_BACKOFF_MAX_SECONDS", 20.0),
             fanout_concurrency=_int("FANOUT_CONCURRENCY", 64),
             unknown_entity_tries=_int("UNKNOWN_ENTITY_TRIES", 3),
+            event_max_future_hours=_float("EVENT_MAX_FUTURE_HOURS", 24),
             payment_first_check_minutes=_float("PAYMENT_FIRST_CHECK_MINUTES", 2.0),
             payment_backoff_base_minutes=_float("PAYMENT_BACKOFF_BASE_MINUTES", 5.0),
             payment_backoff_max_minutes=_float("PAYMENT_BACKOFF_MAX_MINUTES", 360.0),

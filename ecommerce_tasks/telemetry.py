@@ -97,7 +97,7 @@ class Received:
 def split_message(body: str) -> Received:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting: the worker's parse rejects it with a reason
         return Received(body)
     if not isinstance(data, dict):
         return Received(body)

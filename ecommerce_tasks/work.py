@@ -70,6 +70,8 @@ def parse(model: type[M] | TypeAdapter, body: str, what: str | None = None) -> M
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()[:5])
         raise PermanentError(f"invalid {what or model.__name__}: {problems}") from None
+    except (RecursionError, ValueError) as exc:
+        raise PermanentError(f"invalid {what or getattr(model, '__name__', 'message')}: malformed JSON ({type(exc).__name__})") from None
 
 
 def failures_table():

@@ -59,6 +59,15 @@ def env(azurite, sandbox_server, monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def patient_http(env, monkeypatch):
+    """For tests that count requests: a provider timeout that cannot fire on a busy machine (a
+    retried call would be counted twice). Tests of timeouts keep the short default."""
+    monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "30")
+    close_http_client()
+    return reload_settings()
+
+
+@pytest.fixture
 def host(env):
     """The local runner over function_app.py, with retries made visible again at once."""
     return LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))

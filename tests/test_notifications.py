@@ -143,7 +143,7 @@ def test_malformed_notification_messages_are_rejected_and_others_sent(host, env,
     assert "no customer e-mail for event type" in failure_for(env.notifications_queue, json.dumps(notification("mail-ok", "order.teleported")))["reason"]
 
 
-def test_storage_requests_per_notification(host, env, sandbox, monkeypatch):
+def test_storage_requests_per_notification(host, env, sandbox, monkeypatch, patient_http):
     use(monkeypatch, EMAIL_PROVIDER="sendgrid")
     for i in range(20):
         place(host, env, f"mail-cost-{i}")

@@ -53,7 +53,7 @@ def test_a_lost_work_item_comes_back_when_its_lease_ends(env, sandbox):
     assert scan_due_payments(now=later).enqueued == 3
 
 
-def test_scan_reads_only_due_entities_however_long_the_history(host, env, sandbox):
+def test_scan_reads_only_due_entities_however_long_the_history(host, env, sandbox, patient_http):
     seed(sandbox, 300, "old")
     host.run_once({"payments"})  # 300 orders now paid: history
     seed(sandbox, 20, "due", status="open")
@@ -68,7 +68,7 @@ def test_scan_reads_only_due_entities_however_long_the_history(host, env, sandbo
     assert len({r["PartitionKey"] for r in rows}) > 1  # 20 orders do spread over the shards
 
 
-def test_payment_path_costs_at_most_8_storage_requests_per_order_plus_2_hand_offs(host, env, sandbox):
+def test_payment_path_costs_at_most_8_storage_requests_per_order_plus_2_hand_offs(host, env, sandbox, patient_http):
     seed(sandbox, 40, "cost")
     REQUEST_COUNTER.reset()
     scan_due_payments()

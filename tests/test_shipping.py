@@ -255,7 +255,7 @@ def test_malformed_shipping_messages_are_rejected_and_others_still_run(host, env
     assert "unknown order" in failure_for(env.label_requests_queue, json.dumps({"order_id": "no-such-order"}))["reason"]
 
 
-def test_storage_requests_per_label_and_tracking_update(host, env, sandbox, monkeypatch):
+def test_storage_requests_per_label_and_tracking_update(host, env, sandbox, monkeypatch, patient_http):
     use(monkeypatch, CARRIER="sendcloud")
     sandbox.tracking_script("sendcloud", [[1000, "Ready to send"], [3, "En route"]])
     orders = [f"cost-{i}" for i in range(20)]

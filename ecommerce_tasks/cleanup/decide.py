@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ..money import format_amount
 from ..settings import Settings
 
 LIVE_PAYMENT = {"authorized", "pending", "paid"}
@@ -86,7 +87,7 @@ def lead_entity(checkout: CheckoutView, now: datetime) -> dict[str, Any]:
         # One reminder, and only with consent: the notifications family sends it ("sent" then).
         "reminder": "due" if checkout.consent else "no_consent",
         "items": json.dumps(checkout.items),
-        "value": f"{checkout.value:.2f}",
+        "value": format_amount(checkout.value, checkout.currency or ""),
         "currency": checkout.currency or "",
         "last_step": checkout.last_step,
         "cart_url": checkout.cart_url or "",

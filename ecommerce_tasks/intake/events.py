@@ -2,37 +2,103 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from ..money import decimals_of, is_currency, minor_units
 from ..providers.payments import PAYMENT_ID_PATTERNS
+from ..settings import get_settings
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def _plausible_time(moment: datetime) -> datetime:
+    """A shop's clock may be a little ahead, not years: a time far off is a bug, rejected once
+    (a recount dated 9999 would otherwise freeze a product's stock for good)."""
+    try:
+        latest = datetime.now(timezone.utc) + timedelta(hours=get_settings().event_max_future_hours)
+        in_range = EARLIEST <= moment <= latest
+        moment.astimezone(timezone.utc)
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError("time must lie between 2000-01-01 and EVENT_MAX_FUTURE_HOURS from now")
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
+
+# Unicode that can disguise text (bidi overrides and isolates) or break it (controls, NUL).
+_DISGUISING = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _clean_text(text: str) -> str:
+    if _DISGUISING.search(text):
+        raise ValueError("control or bidirectional override characters are not allowed")
+    return text
+
+
+def _email_address(address: str) -> str:
+    """Validated by email-validator. Internationalized addresses (SMTPUTF8) are refused here: not
+    every e-mail provider can send to them, and a refusal now beats a failed e-mail later."""
+    try:
+        return validate_email(address, check_deliverability=False, allow_smtputf8=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a deliverable e-mail address: {exc}") from None
+
+
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email_address)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_text)]
+Text = Annotated[str, Field(max_length=200), AfterValidator(_clean_text)]
 
 # Ids become table keys: no '/', '\\', '#', '?' or control characters, bounded length.
 EntityId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-Money = Annotated[str, Field(pattern=r"^\d{1,10}\.\d{2}$", description="decimal string, as Mollie sends it: '10.00'")]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Money = Annotated[
+    str,
+    Field(pattern=r"^\d{1,12}(\.\d{1,4})?$",
+          description="decimal string with the currency's ISO 4217 minor units, as Mollie writes it: '10.00' EUR, '4250' JPY, '1.250' KWD"),
+]
+
+
+def _iso_currency(code: str) -> str:
+    if not is_currency(code):
+        raise ValueError(f"{code!r} is not an ISO 4217 currency with minor units")
+    return code
+
+
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_iso_currency)]
+
+
+def check_decimals(amount: str, currency: str, field: str = "amount") -> None:
+    units = minor_units(currency)
+    if units is not None and decimals_of(amount) != units:
+        raise ValueError(f"{field} {amount!r} must have {units} decimals in {currency}")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=2000)
+    # strict: "5" is not a number and true is not 1; JSON times are still read from ISO strings.
+    model_config = ConfigDict(extra="forbid", str_max_length=2000, strict=True)
 
 
 class Customer(Strict):
-    email: Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: Email
+    name: Name
 
 
 class OrderLine(Strict):
     sku: EntityId
     quantity: Annotated[int, Field(gt=0, le=100_000)]
-    name: Annotated[str, Field(max_length=200)] = ""
+    name: Text = ""
 
 
 class PaymentRef(Strict):
     provider: Literal["mollie", "stripe"]
     payment_id: Annotated[str, Field(max_length=130)]
-    created_at: AwareDatetime
+    created_at: Moment
 
     @model_validator(mode="after")
     def _id_matches_provider(self) -> "PaymentRef":
@@ -41,7 +107,6 @@ class PaymentRef(Strict):
         return self
 
 
-Text = Annotated[str, Field(max_length=200)]
 
 
 class ShippingAddress(Strict):
@@ -64,7 +129,7 @@ class OrderPlaced(Strict):
     type: Literal["order.placed"]
     event_id: EntityId
     order_id: EntityId
-    placed_at: AwareDatetime
+    placed_at: Moment
     amount: Money
     currency: Currency
     customer: Customer
@@ -73,6 +138,11 @@ class OrderPlaced(Strict):
     ships: bool = Field(True, description="false for orders with nothing to ship (no label)")
     shipping_address: ShippingAddress | None = None
     weight_grams: Annotated[int, Field(gt=0, le=100_000)] | None = None
+
+    @model_validator(mode="after")
+    def _amount_fits_the_currency(self) -> "OrderPlaced":
+        check_decimals(self.amount, self.currency)
+        return self
 
 
 class PaymentStarted(PaymentRef):
@@ -89,7 +159,7 @@ class ProductUpserted(Strict):
     type: Literal["product.upserted"]
     event_id: EntityId
     sku: EntityId
-    name: Annotated[str, Field(max_length=200)] = ""
+    name: Text = ""
     allow_backorders: bool = False
     sell_threshold: Annotated[int, Field(ge=0, le=1_000_000)] = Field(0, description="unavailable at or below this sellable stock")
     low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000)] = Field(5, description="the merchant is alerted at or below this")
@@ -106,7 +176,7 @@ class StockChanged(Strict):
     event_id: EntityId
     sku: EntityId
     kind: StockKind
-    occurred_at: AwareDatetime
+    occurred_at: Moment
     quantity: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
     counted: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
     resellable: bool = True  # return_received only: a return that cannot be sold again is recorded, not stocked
@@ -126,14 +196,13 @@ class StockChanged(Strict):
 
 
 CheckoutStep = Literal["cart", "line", "address", "shipping", "payment"]
-Email = Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")]
 
 
 class CheckoutLine(Strict):
     sku: EntityId
     quantity: Annotated[int, Field(ge=0, le=100_000)]  # 0: removed from the cart
     unit_price: Money = "0.00"
-    name: Annotated[str, Field(max_length=200)] = ""
+    name: Text = ""
 
 
 class CheckoutPayment(Strict):
@@ -149,9 +218,9 @@ class CheckoutUpdated(Strict):
     event_id: EntityId
     checkout_id: EntityId
     step: CheckoutStep
-    occurred_at: AwareDatetime
+    occurred_at: Moment
     email: Email | None = None  # cart or address step
-    name: Annotated[str, Field(max_length=200)] | None = None
+    name: Text | None = None
     marketing_consent: bool | None = None
     cart_url: Annotated[str, Field(pattern=r"^https://", max_length=2000)] | None = None
     currency: Currency | None = None
@@ -165,6 +234,8 @@ class CheckoutUpdated(Strict):
             raise ValueError("a line step carries `line`")
         if self.step == "payment" and self.payment is None:
             raise ValueError("a payment step carries `payment`")
+        if self.currency and self.line and "unit_price" in self.line.model_fields_set:
+            check_decimals(self.line.unit_price, self.currency, "line.unit_price")
         return self
 
 
@@ -175,7 +246,7 @@ class CheckoutCompleted(Strict):
     event_id: EntityId
     checkout_id: EntityId
     order_id: EntityId
-    occurred_at: AwareDatetime
+    occurred_at: Moment
 
 
 class ErasureRequested(Strict):
@@ -184,7 +255,7 @@ class ErasureRequested(Strict):
     type: Literal["customer.erasure_requested"]
     event_id: EntityId
     email: Email
-    requested_at: AwareDatetime
+    requested_at: Moment
 
 
 ShopEvent = Annotated[

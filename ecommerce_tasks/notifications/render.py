@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -41,8 +42,24 @@ def _environment(custom_dir: str) -> Environment:
     )
 
 
+def https_only(url: Any) -> str:
+    """A link from a carrier or the shop goes into an e-mail only as an https URL with a host
+    (`javascript:`, `data:` and plain http are dropped: the template then shows no link)."""
+    if not isinstance(url, str) or any(c in url for c in "\x00\r\n\t <>\"'`"):
+        return ""
+    parts = urlsplit(url)
+    return url if parts.scheme.lower() == "https" and parts.hostname else ""
+
+
+def _safe_links(values: Any) -> Any:
+    if isinstance(values, dict):
+        return {k: https_only(v) if k.endswith("_url") else _safe_links(v) for k, v in values.items()}
+    return values
+
+
 def render(template: str, context: dict[str, Any], to: str, to_name: str, key: str, custom_dir: str = "") -> Email:
     env = _environment(custom_dir)
+    context = {**context, "event": _safe_links(context.get("event"))}
     subject = " ".join(env.get_template(f"{template}.subject.txt").render(context).split())
     return Email(
         to=to,

@@ -7,8 +7,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+from ..money import format_amount
 from ..orders import STOCK_RELEASE_ROW, Order, OrderRecord, OrderStatus, PaymentAttempt, iso, parse_iso
 from ..outcomes import make_event
 from ..providers.payments import PaymentState, PaymentStatus
@@ -96,12 +98,11 @@ def _paid_fields(order: Order, attempt: PaymentAttempt, status: PaymentStatus | 
     order.paid_payment_id = attempt.payment_id
     order.paid_at = iso(status.paid_at if status and status.paid_at else now)
     order.paid_method = (status.method if status else None) or attempt.provider
-    order.paid_amount = f"{status.amount:.2f}" if status and status.amount is not None else order.amount
-    if status and status.amount is not None and (
-        f"{status.amount:.2f}" != order.amount or (status.currency and status.currency != order.currency)
-    ):
+    paid_currency = (status.currency if status else None) or order.currency
+    order.paid_amount = format_amount(status.amount, paid_currency) if status and status.amount is not None else order.amount
+    if status and status.amount is not None and (status.amount != Decimal(order.amount) or paid_currency != order.currency):
         order.needs_review = True
-        order.review_reason = f"amount paid {order.paid_amount} {status.currency} differs from order total {order.amount} {order.currency}"
+        order.review_reason = f"amount paid {order.paid_amount} {paid_currency} differs from order total {order.amount} {order.currency}"
 
 
 def _paid_data(order: Order) -> dict[str, Any]:
@@ -137,11 +138,19 @@ def _late_payment(decision: Decision, attempt: PaymentAttempt, status: PaymentSt
 
 def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datetime) -> None:
     order = decision.order
+    unknown = [a for a in attempts if a.state == PaymentState.UNKNOWN.value]
     if attempts and all(PaymentState(a.state).ended_unpaid for a in attempts):
         latest = max(attempts, key=lambda a: a.created_at)
         reason = f"payment_{latest.state}"
-    elif now >= parse_iso(order.window_ends_at) and not any(a.state in MONEY_IN_FLIGHT for a in attempts):
-        reason = "payment_window_elapsed"
+    elif now >= _window_end(order) and not any(a.state in MONEY_IN_FLIGHT for a in attempts):
+        # An attempt the provider does not know is not paid, but it may be a configuration error
+        # (a test key against live payments): the order ends with the window, and the shop looks.
+        finished = all(PaymentState(a.state).is_final for a in attempts)
+        reason = "payment_unknown" if unknown and finished else "payment_window_elapsed"
+        if unknown:
+            order.needs_review = True
+            order.review_reason = "payment unknown to the provider: " + ", ".join(
+                f"{a.provider} {a.payment_id} ({a.provider_status})" for a in unknown)
     else:
         return
     order.status = OrderStatus.CANCELLED
@@ -156,9 +165,10 @@ def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datet
         "reason": reason,
         "recorded_at": now.isoformat(),
     }
-    decision.events.append(
-        make_event("order.cancelled", {"order_id": order.order_id}, now, {"reason": reason, "release_stock": order.lines})
-    )
+    data: dict[str, Any] = {"reason": reason, "release_stock": order.lines}
+    if order.needs_review:
+        data |= {"needs_review": True, "review_reason": order.review_reason}
+    decision.events.append(make_event("order.cancelled", {"order_id": order.order_id}, now, data))
     decision.events += stock_events(order, "released", now)
 
 
@@ -180,10 +190,14 @@ def stock_events(order: Order, kind: str, now: datetime) -> list[dict[str, Any]]
     return events
 
 
+def _window_end(order: Order) -> datetime:
+    return datetime.fromisoformat(order.window_ends_at)
+
+
 def _next_check(order: Order, attempts: list[PaymentAttempt], now: datetime, checks: int, settings: Settings) -> datetime | None:
     unfinished = [a for a in attempts if not PaymentState(a.state).is_final]
     if order.status == OrderStatus.AWAITING_PAYMENT:
-        window_ends = parse_iso(order.window_ends_at)
+        window_ends = _window_end(order)
         if not unfinished:
             return max(window_ends, now + timedelta(seconds=1))
         candidates = [now + backoff(settings, checks)]

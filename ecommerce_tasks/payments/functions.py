@@ -33,7 +33,7 @@ def payments_check(msg: func.QueueMessage) -> None:
 def payments_webhook(req: func.HttpRequest) -> func.HttpResponse:
     provider = req.route_params.get("provider", "")
     try:
-        payment_id = accept_webhook(provider, req.get_body(), req.headers.get("content-type", ""))
+        payment_id = accept_webhook(provider, req.get_body(), req.headers.get("content-type", ""), {"stripe-signature": req.headers.get("stripe-signature", "")})
     except BadWebhook as exc:
         log.warning("payments webhook rejected: %s", exc)
         return func.HttpResponse(str(exc), status_code=400)

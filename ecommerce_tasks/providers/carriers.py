@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Protocol
 
-from ..http import PermanentProviderError, request, request_json, send_once, with_retries
+from ..http import PermanentProviderError, download, request_json, send_once, with_retries
 from ..settings import Settings
 
 
@@ -60,6 +60,26 @@ class CreatedLabel:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# A label is a few hundred KB; anything much larger is not a label.
+MAX_LABEL_BYTES = 2 * 1024 * 1024
+PDF_MAGIC = b"%PDF-"
+
+
+class LabelNotFetched(PermanentProviderError):
+    """The parcel was bought but its label cannot be had (a URL off the API host, too large, not a
+    PDF): the parcel is kept on the shipment, so nobody buys a second one."""
+
+    def __init__(self, provider: str, message: str, parcel: "CreatedLabel"):
+        super().__init__(provider, message)
+        self.parcel = parcel
+
+
+def checked_pdf(provider: str, pdf: bytes, parcel: "CreatedLabel") -> bytes:
+    if len(pdf) > MAX_LABEL_BYTES or not pdf.startswith(PDF_MAGIC):
+        raise LabelNotFetched(provider, f"label of parcel {parcel.parcel_id} is not a PDF of at most {MAX_LABEL_BYTES} bytes", parcel)
+    return pdf
+
+
 class Carrier(Protocol):
     name: str
     tracks: bool  # False: the carrier cannot be asked for a status (the local carrier)
@@ -100,17 +120,25 @@ class Sendcloud:
     def create_label(self, label: LabelRequest, reserved: Mapping[str, str]) -> CreatedLabel:
         # One retried unit: after a timeout the parcel may exist, so every try looks first.
         parcel = with_retries(self.name, lambda: self.find(label.order_id) or self._create(label))
-        label_url = (parcel.get("label") or {}).get("label_printer") or ((parcel.get("label") or {}).get("normal_printer") or [None])[0]
-        if not label_url:
-            raise PermanentProviderError(self.name, f"parcel {parcel['id']} has no label (request_label failed)")
-        pdf = request(self.name, "GET", label_url, auth=self.auth).content
-        return CreatedLabel(
+        created = CreatedLabel(
             parcel_id=str(parcel["id"]),
-            tracking_number=parcel.get("tracking_number") or "",
-            tracking_url=parcel.get("tracking_url") or "",
-            pdf=pdf,
+            tracking_number=str(parcel.get("tracking_number") or ""),
+            tracking_url=str(parcel.get("tracking_url") or ""),
+            pdf=b"",
             status=self._status(parcel),
         )
+        label = parcel.get("label") or {}
+        label_url = label.get("label_printer") or (label.get("normal_printer") or [None])[0]
+        if not label_url or not isinstance(label_url, str):
+            raise LabelNotFetched(self.name, f"parcel {created.parcel_id} has no label (request_label failed)", created)
+        try:
+            # Our credentials go only to the configured API host: a label elsewhere is refused.
+            created.pdf = download(self.name, label_url, self.base, max_bytes=MAX_LABEL_BYTES, magic=PDF_MAGIC, auth=self.auth)
+        except LabelNotFetched:
+            raise
+        except PermanentProviderError as exc:
+            raise LabelNotFetched(self.name, f"parcel {created.parcel_id} bought, label not fetched: {exc}", created) from exc
+        return created
 
     def find(self, order_number: str) -> dict[str, Any] | None:
         """The live (not cancelled) parcel made for this order number, if any."""
@@ -194,7 +222,11 @@ class PostNL:
         answer = request_json(self.name, "POST", f"{self.base}/shipment/v2_2/label", params={"confirm": "true"}, json=body, headers=self.headers)
         content = answer["ResponseShipments"][0]["Labels"][0]["Content"]
         tracking_url = f"https://jouw.postnl.nl/track-and-trace/{barcode}-{to.get('country', '')}-{to.get('postal_code', '').replace(' ', '')}"
-        return CreatedLabel(barcode, barcode, tracking_url, base64.b64decode(content), CarrierStatus(ShipmentStatus.LABEL_CREATED, "1"))
+        created = CreatedLabel(barcode, barcode, tracking_url, b"", CarrierStatus(ShipmentStatus.LABEL_CREATED, "1"))
+        if not isinstance(content, str) or len(content) > MAX_LABEL_BYTES * 4 // 3 + 4:
+            raise LabelNotFetched(self.name, f"label of {barcode} is missing or too large", created)
+        created.pdf = checked_pdf(self.name, base64.b64decode(content, validate=False), created)
+        return created
 
     def track(self, parcel_id: str, tracking_number: str) -> CarrierStatus:
         answer = request_json(self.name, "GET", f"{self.base}/shipment/v2/status/barcode/{tracking_number}", headers=self.headers)

@@ -8,7 +8,6 @@ import email.utils
 import hashlib
 import hmac
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 from ..http import PermanentProviderError, TransientProviderError, request
 from ..settings import Settings
+from ..storage import name_segment
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class LocalMailbox:
         mail.set_content(message.text)
         mail.add_alternative(message.html, subtype="html")
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", message.key) + ".eml")
+        path = self.folder / (name_segment(message.key) + ".eml")  # distinct keys, distinct files
         path.write_bytes(bytes(mail))
         return str(path)
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum
-from typing import Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from ..http import request_json
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..http import PermanentProviderError, request_json
+from ..money import from_stripe
 from ..settings import Settings
 
 
@@ -21,6 +25,9 @@ class PaymentState(str, Enum):
     CANCELED = "canceled"
     EXPIRED = "expired"
     FAILED = "failed"
+    # The provider does not know the payment (404): often a test key asked about a live payment.
+    # Not asked again, and not paid; the order's window decides, and the shop is asked to look.
+    UNKNOWN = "unknown"
 
     @property
     def is_final(self) -> bool:
@@ -31,7 +38,8 @@ class PaymentState(str, Enum):
         return self in {PaymentState.CANCELED, PaymentState.EXPIRED, PaymentState.FAILED}
 
 
-FINAL_STATES = frozenset({PaymentState.PAID, PaymentState.CANCELED, PaymentState.EXPIRED, PaymentState.FAILED})
+FINAL_STATES = frozenset({PaymentState.PAID, PaymentState.CANCELED, PaymentState.EXPIRED, PaymentState.FAILED, PaymentState.UNKNOWN})
+NOT_FOUND = frozenset({404, 410})
 
 
 @dataclass(frozen=True)
@@ -59,11 +67,74 @@ PAYMENT_ID_PATTERNS = {
 }
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+def _fetch_or_unknown(provider: str, payment_id: str, get: Callable[[], dict[str, Any]], parse: Callable[[dict[str, Any]], PaymentStatus]) -> PaymentStatus:
+    """One payment's answer; a 404 is an answer too (the payment is unknown), not a failure."""
+    try:
+        body = get()
+    except PermanentProviderError as exc:
+        if exc.status not in NOT_FOUND:
+            raise
+        return PaymentStatus(provider, payment_id, PaymentState.UNKNOWN, f"HTTP {exc.status}: {exc.detail}"[:300])
+    try:
+        status = parse(body)
+    except (ValidationError, ValueError) as exc:
+        raise PermanentProviderError(provider, f"unexpected answer for {payment_id}: {_problems(exc)}") from None
+    if status.payment_id != payment_id:
+        raise PermanentProviderError(provider, f"asked for {payment_id}, the answer is about another payment")
+    return status
+
+
+def _problems(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
+    return str(exc)[:200]
+
+
+class _Answer(BaseModel):
+    """A provider's answer: the fields we read are typed and bounded; anything else is ignored."""
+
+    model_config = ConfigDict(extra="ignore", str_max_length=2000)
+
+
+class MollieAmount(_Answer):
+    value: Annotated[str, Field(pattern=r"^-?\d{1,12}(\.\d{1,4})?$")]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class MollieLink(_Answer):
+    href: Annotated[str, Field(max_length=2000)]
+    type: str = ""
+
+
+class MollieLinks(_Answer):
+    self_: MollieLink | None = Field(None, alias="self")
+    checkout: MollieLink | None = None
+    dashboard: MollieLink | None = None
+
+
+class MolliePayment(_Answer):
+    """GET /v2/payments/{id}, as Mollie documents it (method is null until the customer picks one;
+    details depend on the method: iDEAL's consumer, a bank transfer's reference...)."""
+
+    resource: Literal["payment"] = "payment"
+    id: Annotated[str, Field(pattern=PAYMENT_ID_PATTERNS["mollie"].pattern)]
+    status: Annotated[str, Field(max_length=40)]
+    amount: MollieAmount
+    amountRemaining: MollieAmount | None = None
+    amountRefunded: MollieAmount | None = None
+    amountCaptured: MollieAmount | None = None
+    settlementAmount: MollieAmount | None = None
+    method: Annotated[str, Field(max_length=60)] | None = None
+    details: dict[str, Any] | None = None  # personal data (consumer name, IBAN): never stored
+    createdAt: datetime | None = None
+    paidAt: datetime | None = None
+    expiresAt: datetime | None = None
+    canceledAt: datetime | None = None
+    failedAt: datetime | None = None
+    links: MollieLinks | None = Field(None, alias="_links")
+
+
+_MOLLIE_STATES = {state.value: state for state in PaymentState if state is not PaymentState.UNKNOWN}
 
 
 class MolliePayments:
@@ -76,20 +147,29 @@ class MolliePayments:
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
 
     def fetch(self, payment_id: str) -> PaymentStatus:
-        body = request_json(self.name, "GET", f"{self._base}/payments/{payment_id}", headers=self._headers)
-        amount = body.get("amount") or {}
+        url = f"{self._base}/payments/{payment_id}"
+        return _fetch_or_unknown(self.name, payment_id, lambda: request_json(self.name, "GET", url, headers=self._headers), self.parse)
+
+    def parse(self, body: dict[str, Any]) -> PaymentStatus:
+        payment = MolliePayment.model_validate(body)
         return PaymentStatus(
             provider=self.name,
-            payment_id=body["id"],
-            # Mollie's statuses are already ours: open, pending, authorized, paid, canceled, expired, failed.
-            state=PaymentState(body["status"]),
-            provider_status=body["status"],
-            amount=Decimal(amount["value"]) if "value" in amount else None,
-            currency=amount.get("currency"),
-            method=body.get("method"),
-            paid_at=_parse_time(body.get("paidAt")),
-            expires_at=_parse_time(body.get("expiresAt")),
+            payment_id=payment.id,
+            # Mollie's statuses are ours; one it adds later is taken as not final (asked again).
+            state=_MOLLIE_STATES.get(payment.status, PaymentState.OPEN),
+            provider_status=payment.status,
+            amount=Decimal(payment.amount.value),
+            currency=payment.amount.currency,
+            method=payment.method,
+            paid_at=_aware(payment.paidAt),
+            expires_at=_aware(payment.expiresAt),
         )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 _STRIPE_STATES = {
@@ -104,9 +184,37 @@ _STRIPE_STATES = {
     "requires_action": PaymentState.OPEN,
 }
 
+MinorAmount = Annotated[int, Field(ge=0, le=10**15, strict=True)]
+
+
+class StripeCharge(_Answer):
+    id: Annotated[str, Field(pattern=r"^(ch|py)_[A-Za-z0-9_]{1,200}$")]
+    created: Annotated[int, Field(ge=0, strict=True)]
+    paid: bool | None = None
+    status: Annotated[str, Field(max_length=40)] | None = None
+
+
+class StripeIntent(_Answer):
+    """GET /v1/payment_intents/{id}?expand[]=latest_charge, as Stripe documents it."""
+
+    object: Literal["payment_intent"] = "payment_intent"
+    id: Annotated[str, Field(pattern=PAYMENT_ID_PATTERNS["stripe"].pattern)]
+    status: Annotated[str, Field(max_length=40)]
+    amount: MinorAmount
+    amount_received: MinorAmount = 0
+    amount_capturable: MinorAmount = 0
+    currency: Annotated[str, Field(pattern=r"^[a-zA-Z]{3}$")]
+    created: Annotated[int, Field(ge=0, strict=True)]
+    latest_charge: StripeCharge | Annotated[str, Field(max_length=255)] | None = None
+    payment_method_types: list[Annotated[str, Field(max_length=60)]] = []
+    cancellation_reason: Annotated[str, Field(max_length=60)] | None = None
+    last_payment_error: dict[str, Any] | None = None
+    livemode: bool | None = None
+
 
 class StripePayments:
-    """Stripe PaymentIntents: GET /payment_intents/{id}, HTTP Basic with the secret key."""
+    """Stripe PaymentIntents: GET /payment_intents/{id}, HTTP Basic with the secret key. The latest
+    charge is expanded, since it says when the money was taken (the intent's `created` does not)."""
 
     name = "stripe"
 
@@ -115,24 +223,28 @@ class StripePayments:
         self._auth = (api_key, "")
 
     def fetch(self, payment_id: str) -> PaymentStatus:
-        body = request_json(self.name, "GET", f"{self._base}/payment_intents/{payment_id}", auth=self._auth)
-        status = body["status"]
-        state = _STRIPE_STATES.get(status, PaymentState.OPEN)
-        minor = body.get("amount_received") or body.get("amount")
-        paid_at = None
-        if state is PaymentState.PAID:
-            paid_at = datetime.fromtimestamp(body.get("created", 0), tz=timezone.utc)
-        methods = body.get("payment_method_types") or []
+        url = f"{self._base}/payment_intents/{payment_id}"
+        return _fetch_or_unknown(
+            self.name, payment_id,
+            lambda: request_json(self.name, "GET", url, auth=self._auth, params={"expand[]": "latest_charge"}), self.parse,
+        )
+
+    def parse(self, body: dict[str, Any]) -> PaymentStatus:
+        intent = StripeIntent.model_validate(body)
+        state = _STRIPE_STATES.get(intent.status, PaymentState.OPEN)
+        currency = intent.currency.upper()
+        paid = state is PaymentState.PAID
+        charge = intent.latest_charge if isinstance(intent.latest_charge, StripeCharge) else None
         return PaymentStatus(
             provider=self.name,
-            payment_id=body["id"],
+            payment_id=intent.id,
             state=state,
-            provider_status=status,
-            # Stripe amounts are integers in minor units; every currency used here has two decimals.
-            amount=Decimal(minor).scaleb(-2) if minor is not None else None,
-            currency=(body.get("currency") or "").upper() or None,
-            method=methods[0] if methods else None,
-            paid_at=paid_at,
+            provider_status=intent.status,
+            amount=from_stripe(intent.amount_received if paid else intent.amount, currency),
+            currency=currency,
+            method=intent.payment_method_types[0] if intent.payment_method_types else None,
+            # When the charge succeeded; without it, the check uses the moment it first saw `succeeded`.
+            paid_at=datetime.fromtimestamp(charge.created, tz=timezone.utc) if paid and charge else None,
         )
 
 

@@ -31,9 +31,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
+from ..money import to_stripe
 from .shipping import ShippingState
 from .shipping import handle as handle_shipping
 
@@ -96,40 +98,85 @@ def _iso(moment: datetime) -> str:
 
 
 def mollie_payment(p: ScriptedPayment, status: str) -> dict[str, Any]:
+    """A payment in the full shape Mollie documents: method null until chosen, details per
+    method once paid, the remaining and settlement amounts, the checkout link while open."""
     now = datetime.now(timezone.utc)
+    amount = {"value": p.amount, "currency": p.currency}
     body: dict[str, Any] = {
         "resource": "payment",
         "id": p.payment_id,
         "mode": "test",
         "status": status,
-        "amount": {"value": p.amount, "currency": p.currency},
+        "isCancelable": status == "open",
+        "amount": amount,
         "description": f"Order payment {p.payment_id}",
-        "method": p.method,
-        "metadata": None,
+        "method": None if status == "open" and p.method == "ideal" else p.method,
+        "metadata": {"order_id": "sandbox"},
+        "details": None,
+        "profileId": "pfl_sandbox01",
+        "sequenceType": "oneoff",
+        "redirectUrl": "https://shop.example/return",
         "createdAt": _iso(p.created_at),
-        "_links": {"self": {"href": f"https://api.mollie.com/v2/payments/{p.payment_id}", "type": "application/hal+json"}},
+        "_links": {
+            "self": {"href": f"https://api.mollie.com/v2/payments/{p.payment_id}", "type": "application/hal+json"},
+            "dashboard": {"href": f"https://my.mollie.com/dashboard/payments/{p.payment_id}", "type": "text/html"},
+            "documentation": {"href": "https://docs.mollie.com/reference/get-payment", "type": "text/html"},
+        },
     }
-    if status in {"open", "pending"} and p.expires_in_seconds is not None:
+    if status == "open":
+        body["_links"]["checkout"] = {"href": f"https://www.mollie.com/checkout/select-method/{p.payment_id}", "type": "text/html"}
+    if status in {"open", "pending", "authorized"} and p.expires_in_seconds is not None:
         body["expiresAt"] = _iso(p.created_at + timedelta(seconds=p.expires_in_seconds))
+    if status == "paid":
+        body["amountRefunded"] = {"value": "0.00", "currency": p.currency}
+        body["amountRemaining"] = amount
+        body["settlementAmount"] = amount
+        body["details"] = (
+            {"bankName": "Stichting Mollie Payments", "bankAccount": "NL53ABNA0627535577", "bankBic": "ABNANL2A", "transferReference": "RF12-3456-7890-1234"}
+            if p.method == "banktransfer" else
+            {"consumerName": "T. TEST", "consumerAccount": "NL91ABNA0417164300", "consumerBic": "ABNANL2A"}
+        )
     stamp = {"paid": "paidAt", "canceled": "canceledAt", "expired": "expiredAt", "failed": "failedAt"}.get(status)
     if stamp:
         body[stamp] = _iso(now)
     return body
 
 
-def stripe_intent(p: ScriptedPayment, status: str) -> dict[str, Any]:
-    minor = int(round(float(p.amount) * 100))
+def stripe_intent(p: ScriptedPayment, status: str, expand_charge: bool = False) -> dict[str, Any]:
+    """A PaymentIntent in Stripe's full shape; `latest_charge` is an id, or the charge when expanded."""
+    minor = to_stripe(p.amount, p.currency)
+    charged = status in {"succeeded", "requires_capture"}
+    charge_id = "ch_" + p.payment_id.removeprefix("pi_")
+    charge = {"id": charge_id, "object": "charge", "amount": minor, "paid": status == "succeeded", "captured": status == "succeeded",
+              "status": "succeeded", "created": int(p.created_at.timestamp()) + 60, "currency": p.currency.lower()}
+    declined = status == "requires_payment_method" and p.reads > 1
     return {
         "id": p.payment_id,
         "object": "payment_intent",
         "amount": minor,
+        "amount_capturable": minor if status == "requires_capture" else 0,
+        "amount_details": {"tip": {}},
         "amount_received": minor if status == "succeeded" else 0,
-        "currency": p.currency.lower(),
-        "status": status,
+        "application": None,
+        "automatic_payment_methods": {"enabled": True},
+        "canceled_at": int(time.time()) if status == "canceled" else None,
+        "cancellation_reason": "abandoned" if status == "canceled" else None,
+        "capture_method": "automatic_async",
+        "client_secret": f"{p.payment_id}_secret_sandbox",
+        "confirmation_method": "automatic",
         "created": int(p.created_at.timestamp()),
+        "currency": p.currency.lower(),
+        "customer": None,
+        "description": None,
+        "latest_charge": (charge if expand_charge else charge_id) if charged else None,
+        "last_payment_error": {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined."}
+        if declined else None,
         "livemode": False,
+        "metadata": {},
+        "next_action": None,
+        "payment_method": "pm_sandbox" if charged else None,
         "payment_method_types": [p.method or "card"],
-        "last_payment_error": None,
+        "status": status,
     }
 
 
@@ -271,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/mollie/v2/payments/"):
             self._mollie(path.rsplit("/", 1)[1], after_effect)
         elif path.startswith("/stripe/v1/payment_intents/"):
-            self._stripe(path.rsplit("/", 1)[1], after_effect)
+            self._stripe(path.rsplit("/", 1)[1], after_effect, "latest_charge" in unquote(self.path.partition("?")[2]))
         else:
             self._json(404, {"error": "not found"})
 
@@ -301,7 +348,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._fault("/mollie/", 500, {})
         self._json(200, mollie_payment(payment, status))
 
-    def _stripe(self, intent_id: str, after_effect: bool) -> None:
+    def _stripe(self, intent_id: str, after_effect: bool, expand_charge: bool) -> None:
         auth = self.headers.get("Authorization", "")
         try:
             user = base64.b64decode(auth.split(" ", 1)[1]).decode().split(":", 1)[0] if auth.startswith("Basic ") else ""
@@ -316,7 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "param": "intent", "message": f"No such payment_intent: '{intent_id}'"}})
         if after_effect:
             return self._fault("/stripe/", 500, {})
-        self._json(200, stripe_intent(payment, status))
+        self._json(200, stripe_intent(payment, status, expand_charge))
 
 
 class SandboxServer:

@@ -5,15 +5,29 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from functools import lru_cache
+
+import fontpkg_noto_sans
 
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode import code128, qr
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A6
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 MARGIN = 6 * mm
+FONT = "NotoSans"
+
+
+@lru_cache(maxsize=1)
+def _register_font() -> str:
+    """Helvetica (a PDF base font) has no Polish, Czech, Greek or Cyrillic letters: names would
+    print as boxes. Noto Sans has them, and is embedded (subset) in each label."""
+    pdfmetrics.registerFont(TTFont(FONT, str(fontpkg_noto_sans.ROOT / "files" / "NotoSans[wdth,wght].ttf")))
+    return FONT
 
 
 def address_lines(address: Mapping[str, str]) -> list[str]:
@@ -29,8 +43,9 @@ def render_label(shipment_number: str, tracking_url: str, sender: Mapping[str, s
     page = canvas.Canvas(buffer, pagesize=A6, pageCompression=1)
     page.setTitle(f"Shipping label {shipment_number}")
     width, height = A6
+    font = _register_font()
 
-    page.setFont("Helvetica", 7)
+    page.setFont(font, 7)
     y = height - MARGIN - 2 * mm
     page.drawString(MARGIN, y, "FROM")
     for line in address_lines(sender):
@@ -44,17 +59,17 @@ def render_label(shipment_number: str, tracking_url: str, sender: Mapping[str, s
     drawing.add(widget)
     renderPDF.draw(drawing, page, width - qr_size - MARGIN + 2 * mm, height - qr_size - MARGIN + 2 * mm)
 
-    page.setFont("Helvetica-Bold", 8)
+    page.setFont(font, 8)
     y = height - 48 * mm
     page.drawString(MARGIN, y, "TO")
-    page.setFont("Helvetica-Bold", 11)
+    page.setFont(font, 11)
     for line in address_lines(recipient):
         y -= 5 * mm
         page.drawString(MARGIN, y, line[:40])
 
     barcode = code128.Code128(shipment_number, barHeight=16 * mm, barWidth=0.85, quiet=True)
     barcode.drawOn(page, (width - barcode.width) / 2, 14 * mm)
-    page.setFont("Helvetica", 8)
+    page.setFont(font, 8)
     page.drawCentredString(width / 2, 10 * mm, shipment_number)
     page.drawString(MARGIN, 5 * mm, f"Order {order_id}")
     page.showPage()

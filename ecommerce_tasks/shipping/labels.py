@@ -25,9 +25,9 @@ from ..http import PermanentProviderError
 from ..logs import mask_text
 from ..orders import OrderStatus, load_order, orders_table
 from ..outcomes import add_to_outbox, make_event, publish_outbox
-from ..providers.carriers import Carrier, LabelRequest, carrier_for
+from ..providers.carriers import Carrier, LabelNotFetched, LabelRequest, carrier_for
 from ..settings import get_settings
-from ..storage import put_blob
+from ..storage import name_segment, put_blob
 from ..work import PermanentError
 from .address import address_problems
 from .model import CREATED, CREATING, FAILED, LABELS, TRACKING, Shipment, replace_shipment, shipment_outbox
@@ -96,10 +96,15 @@ def create_label(message: LabelMessage, now: datetime | None = None, carrier: Ca
                 shipment.reserved = reserved
                 replace_shipment(shipment)  # persisted before creating: a retry reuses it
         label = carrier.create_label(request, shipment.reserved)
+    except LabelNotFetched as exc:
+        # Bought, but no usable label: keep the parcel (never buy a second), flag it for the shop.
+        shipment.parcel_id, shipment.tracking_number = exc.parcel.parcel_id, exc.parcel.tracking_number
+        return _fail(shipment, f"{exc}; the parcel exists at the carrier: print its label there", message, owner, now)
     except PermanentProviderError as exc:
         return _fail(shipment, str(exc), message, owner, now)
 
-    blob = f"{order_id}/{label.tracking_number or label.parcel_id}.pdf"
+    # Carrier ids become a blob name: encoded, so no id can leave the order's folder.
+    blob = f"{order_id}/{name_segment(label.tracking_number or label.parcel_id)}.pdf"
     url = put_blob(settings.labels_container, blob, label.pdf, "application/pdf")
     shipment.state = CREATED
     shipment.parcel_id, shipment.tracking_number, shipment.tracking_url = label.parcel_id, label.tracking_number, label.tracking_url

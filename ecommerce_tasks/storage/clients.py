@@ -7,6 +7,7 @@ transactions are the bill on Azure) is measured rather than estimated.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import threading
@@ -197,6 +198,22 @@ def _container(access, name: str) -> ContainerClient:
 def container_client(name: str) -> ContainerClient:
     """The named blob container (created on first use in this process)."""
     return _container(_access(), name)
+
+
+def name_segment(text: str) -> str:
+    """Any text as one safe segment of a blob or file name, readable and collision-free: ASCII
+    letters, digits, '.' and '-' stay, ':' becomes '_', and everything else ('_', '/', '%', other
+    letters) is percent-encoded. No segment holds a '/', so none can leave its folder. Bounded:
+    a long text keeps a hash of the whole."""
+    encoded = "".join(
+        c if c.isascii() and (c.isalnum() or c in ".-") else "_" if c == ":" else "".join(f"%{b:02X}" for b in c.encode())
+        for c in text
+    )
+    if not encoded.strip("."):
+        encoded = "%2E" * len(text) or "%00"  # never '', '.' or '..'
+    if len(encoded) > 120:
+        encoded = encoded[:80] + "~" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    return encoded
 
 
 def put_blob(container: str, name: str, data: bytes, content_type: str) -> str:
