@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from ecommerce_tasks import telemetry
+from ecommerce_tasks.startup import check_startup
 
 from ecommerce_tasks.cleanup.functions import bp as cleanup
 from ecommerce_tasks.intake.functions import bp as intake
@@ -16,3 +17,4 @@ telemetry.configure()  # Application Insights, when APPLICATIONINSIGHTS_CONNECTI
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in (intake, payments, shipping, notifications, inventory, cleanup):
     app.register_functions(blueprint)
+check_startup(app)  # under the host: every missing setting named at once, before any function runs

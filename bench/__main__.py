@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.quick:
-        fan_ns, histories, cost_n, worker_n = [200], [1_000, 5_000], 20, 32
+        fan_ns, histories, cost_n, worker_n = [200], [1_000, 5_000], 20, 48
     elif args.full:
         fan_ns, histories, cost_n, worker_n = [1_000, 10_000, 100_000], [10_000, 100_000, 1_000_000], 500, 400
     else:
@@ -89,12 +89,12 @@ def _print(r: dict) -> None:
         total = c.get("intake_requests", 0) + c["work_requests"]
         print(f"  {c['family']:<10} per {c['unit']:<6} {c.get('intake_requests', '-'):>9}   {c['work_requests']:>9}   {round(total * 10_000):>10,}")
     w = r["workers"]
-    print(f"Workers: {w['checks_per_s']} payment checks/s with a {w['latency_ms']:.0f} ms provider, ideal {w['ideal_per_s']} "
-          f"(concurrency {w['concurrency']} / latency): {w['vs_ideal']}x; with an instant provider {w['instant_provider_per_s']}/s "
-          f"(storage and CPU bound here): {w['vs_machine_bound']}x of min(ideal, that)")
+    print(f"Workers (one shared pool, as the Python worker): storage {w['storage_ms_per_check']} ms per check, CPU allows {w['cpu_bound_per_s']}/s")
+    print("  pool  provider ms   checks/s   bound = min(pool / (latency + storage), CPU)   vs bound")
+    for run in w["runs"]:
+        print(f"  {run['pool']:>4}  {run['provider_ms']:>11}   {run['per_second']:>8}   {run['bound']:>44}   {run['vs_bound']:>8}")
     print(f"  CPU per check: {w['python_cpu_ms_per_check']} ms here (one thread at a time: caps at {w['python_cap_per_s']}/s), "
-          f"{w['azurite_cpu_ms_per_check']} ms in Azurite (caps at {w['azurite_cap_per_s']}/s); all cores allow {w['cores_cap_per_s']}/s; "
-          f"0.7x ideal would be {0.7 * w['ideal_per_s']:.0f}/s")
+          f"{w['azurite_cpu_ms_per_check']} ms in Azurite (caps at {w['azurite_cap_per_s']}/s); all cores allow {w['cores_cap_per_s']}/s")
     print("On paper, at Azure scale (orders per hour):")
     for limit, value in r["on_paper"]["orders_per_hour"].items():
         print(f"  {limit:<48} {value:>14,}")

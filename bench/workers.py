@@ -1,19 +1,42 @@
-"""Workers: payment checks per second through the local runner, the provider answering after a
-fixed latency, against the ideal bound (concurrency / latency)."""
+"""Workers: payment checks per second through the local runner, which runs every function in one
+pool of PYTHON_THREADPOOL_THREAD_COUNT threads as the Python worker does, for several pool sizes
+and provider latencies, each against its bound:
+
+    bound = min(pool / (provider latency + storage time per check), what the CPU allows)
+
+where the storage time per check is measured with an instant provider and one thread, and what
+the CPU allows with an instant provider and the largest pool (both in the same run)."""
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 
 from ecommerce_tasks.payments.scan import scan_due_payments
 from ecommerce_tasks.runner import HostConfig, LocalHost
 
 from .common import CpuMeter, bench_environment, seed_orders
 
+POOLS = (6, 16, 32)
+LATENCIES_MS = (50, 300)
 
-def _run(orders: int, latency: float) -> tuple[float, CpuMeter]:
-    with bench_environment() as sandbox:
+
+@contextmanager
+def _pool(size: int):
+    before = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT")
+    os.environ["PYTHON_THREADPOOL_THREAD_COUNT"] = str(size)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHON_THREADPOOL_THREAD_COUNT", None)
+        else:
+            os.environ["PYTHON_THREADPOOL_THREAD_COUNT"] = before
+
+
+def _run(orders: int, latency: float, pool: int) -> tuple[float, CpuMeter]:
+    with bench_environment() as sandbox, _pool(pool):
         host = LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))
         seed_orders(sandbox, orders, "w", "paid")
         scan_due_payments()
@@ -22,21 +45,23 @@ def _run(orders: int, latency: float) -> tuple[float, CpuMeter]:
             started = time.perf_counter()
             host.drain(next(f for f in host.functions if f.name == "payments_check"))
             rate = orders / (time.perf_counter() - started)
+        host.pool.shutdown()
         return rate, cpu
 
 
-def measure(orders: int, latency: float = 0.05) -> dict:
-    """Also measured with an instant provider: what storage and CPU alone allow on this machine,
-    and how much CPU a check costs in this process and in Azurite (each caps the rate at
-    1 / its CPU per check, since Python runs one thread at a time and Azurite is one Node process)."""
-    config = HostConfig.load()
-    rate, _ = _run(orders, latency)
-    instant, cpu = _run(orders, 0.0)
-    ideal = config.batch_size / latency
+def measure(orders: int, pools: tuple[int, ...] = POOLS, latencies_ms: tuple[int, ...] = LATENCIES_MS) -> dict:
+    single, _ = _run(max(8, orders // 8), 0.0, 1)
+    storage_s = 1 / single  # one check's storage round trips and CPU, nothing overlapping
+    cpu_rate, cpu = _run(orders, 0.0, max(pools))
     python_ms, azurite_ms = cpu.python * 1000 / orders, cpu.azurite * 1000 / orders
-    return {"orders": orders, "latency_ms": latency * 1000, "concurrency": config.batch_size,
-            "checks_per_s": round(rate, 1), "ideal_per_s": round(ideal, 1), "vs_ideal": round(rate / ideal, 2),
-            "instant_provider_per_s": round(instant, 1), "vs_machine_bound": round(rate / min(ideal, instant), 2),
+    runs = []
+    for pool in pools:
+        for latency_ms in latencies_ms:
+            rate, _ = _run(orders, latency_ms / 1000, pool)
+            bound = min(pool / (latency_ms / 1000 + storage_s), cpu_rate)
+            runs.append({"pool": pool, "provider_ms": latency_ms, "per_second": round(rate, 1), "bound": round(bound, 1),
+                         "vs_bound": round(rate / bound, 2)})
+    return {"orders": orders, "runs": runs, "storage_ms_per_check": round(storage_s * 1000, 1), "cpu_bound_per_s": round(cpu_rate, 1),
             "python_cpu_ms_per_check": round(python_ms, 2), "azurite_cpu_ms_per_check": round(azurite_ms, 2),
             "python_cap_per_s": round(1000 / python_ms, 1), "azurite_cap_per_s": round(1000 / azurite_ms, 1),
             "cores_cap_per_s": round(os.cpu_count() * 1000 / (python_ms + azurite_ms), 1)}

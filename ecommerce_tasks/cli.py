@@ -71,17 +71,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name in report.timers:
         print(f"timer {name}: ran")
     for name, stats in report.queues.items():
-        print(f"queue {name}: {stats.processed} processed, {stats.succeeded} ok, {stats.failed} failed, {stats.poisoned} poisoned")
+        print(f"queue {name}: {stats.processed} processed, {stats.succeeded} ok, {stats.rejected} rejected, {stats.failed} failed,"
+              f" {stats.poisoned} poisoned")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .runner import MissingSettings, check_binding_settings
+    from .runner import StartupError, check_settings
 
     host = _host(args)
     try:
-        check_binding_settings(host.functions)
-    except MissingSettings as exc:
+        check_settings(host.functions)
+    except StartupError as exc:
         print(f"serve: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
@@ -146,6 +147,59 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Creates every queue, table and container the app uses (each is also made on first use)."""
+    from .runner import load_local_settings
+    from .settings import TABLES
+    from .storage import container_client, queue_client, table_client
+
+    load_local_settings()
+    settings = reload_settings()
+    for queue in settings.queues():
+        queue_client(queue)
+        print(f"queue {queue}")
+    for table in TABLES:
+        table_client(settings.table(table))
+        print(f"table {settings.table(table)}")
+    container_client(settings.labels_container)
+    print(f"container {settings.labels_container}")
+    return 0
+
+
+def cmd_failures(args: argparse.Namespace) -> int:
+    """Rejected and failed messages with their reasons (customer data masked when recorded)."""
+    from datetime import datetime, timezone
+
+    from .logs import mask_text
+    from .runner import load_local_settings
+    from .work import failures_table
+
+    load_local_settings()
+    settings = reload_settings()
+    since = _since(args.since) if args.since else datetime.min.replace(tzinfo=timezone.utc)
+    queues = [args.queue] if args.queue else settings.queues()
+    shown = 0
+    for queue in queues:
+        for row in failures_table().query_entities("PartitionKey eq @q", parameters={"q": queue}):
+            if datetime.fromisoformat(row["at"]) < since or (args.kind and row["kind"] != args.kind):
+                continue
+            shown += 1
+            print(f"{row['at']}  {queue}  {row['kind']:<8}  message {row['message_id']} (tries {row['dequeue_count']}): {mask_text(row['reason'])}")
+    print(f"{shown} failure record(s)" + (f" since {since.isoformat()}" if args.since else ""))
+    return 0
+
+
+def _since(text: str):
+    """'2026-12-01T08:00:00+00:00', or a span back from now: '30m', '6h', '2d'."""
+    from datetime import datetime, timedelta, timezone
+
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return datetime.now(timezone.utc) - timedelta(**{units[text[-1]]: float(text[:-1])})
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .intake.events import SHOP_EVENT
 
@@ -168,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--once", action="store_true", required=True, help="one pass: timers now, queues until empty")
     run.add_argument("--task", action="append", help="only this family (repeatable), e.g. payments")
     run.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
+    run.add_argument("--visibility-timeout", type=float, help="seconds a failed message stays invisible (default: host.json)")
     run.set_defaults(handler=cmd_run)
 
     serve = sub.add_parser("serve", help="run continuously: timers on schedule, queues polled, HTTP on --port")
@@ -193,6 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_argument("--port", type=int, default=12111)
     sandbox.set_defaults(handler=cmd_sandbox)
 
+    failures = sub.add_parser("failures", help="rejected and failed messages with their reasons (masked)")
+    failures.add_argument("--queue", help="one queue (default: every queue of the app)")
+    failures.add_argument("--since", help="an ISO time, or a span back from now: 30m, 6h, 2d")
+    failures.add_argument("--kind", choices=["rejected", "failed"])
+    failures.set_defaults(handler=cmd_failures)
+
+    sub.add_parser("init", help="create every queue, table and container the app uses").set_defaults(handler=cmd_init)
     sub.add_parser("schema", help="print the JSON Schema of shop events").set_defaults(handler=cmd_schema)
     sub.add_parser("demo", help="the demo: Azurite, sandbox, sample shop, every task, report").set_defaults(handler=cmd_demo)
 

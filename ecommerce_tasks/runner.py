@@ -33,7 +33,8 @@ from azure.storage.queue import QueueClient
 from cronsim import CronSim
 
 from .logs import mask_text
-from .work import record_failure
+from .startup import StartupError, problems
+from .work import last_outcome, record_failure
 from .storage.clients import raw_queue_client
 
 log = logging.getLogger("ecommerce_tasks.runner")
@@ -104,26 +105,12 @@ def redact_key(text: str) -> str:
     return _KEY_IN_URL.sub(r"\1***", text)
 
 
-class MissingSettings(RuntimeError):
-    """Binding expressions name app settings that are not set: the host would not index those
-    functions, so the runner does not start them either."""
-
-
-def binding_settings(functions: list["RegisteredFunction"]) -> dict[str, list[str]]:
-    """setting name -> the functions whose bindings (schedule, queue name) need it."""
-    needed: dict[str, list[str]] = {}
-    for function in functions:
-        for value in (getattr(function.trigger, "schedule", None), getattr(function.trigger, "queue_name", None)):
-            for name in re.findall(r"%([A-Za-z0-9_]+)%", value or ""):
-                needed.setdefault(name, []).append(function.name)
-    return needed
-
-
-def check_binding_settings(functions: list["RegisteredFunction"]) -> None:
-    missing = {name: users for name, users in binding_settings(functions).items() if not os.environ.get(name, "").strip()}
-    if missing:
-        listed = "; ".join(f"{name} (for {', '.join(users)})" for name, users in sorted(missing.items()))
-        raise MissingSettings(f"required app settings are not set: {listed}. Set them in local.settings.json or the environment.")
+def check_settings(functions: list["RegisteredFunction"]) -> None:
+    """What the host would refuse (a binding naming an unset setting), refused once, clearly."""
+    bindings = [(f.name, getattr(f.trigger, attribute, None)) for f in functions for attribute in ("schedule", "queue_name")]
+    found = problems(bindings)
+    if found:
+        raise StartupError(" | ".join(found) + ". Set them in local.settings.json or the environment.")
 
 
 @dataclass
@@ -143,6 +130,7 @@ class RegisteredFunction:
 class DrainStats:
     processed: int = 0
     succeeded: int = 0
+    rejected: int = 0  # completed without retry, with the reason in the failures table
     failed: int = 0
     poisoned: int = 0
 
@@ -176,11 +164,33 @@ def index_functions(app: func.FunctionApp) -> list[RegisteredFunction]:
     return _INDEXED[id(app)]
 
 
+def worker_pool_size() -> int:
+    """The Python worker runs every sync function in ONE pool of PYTHON_THREADPOOL_THREAD_COUNT
+    threads, for all functions of the app together; unset, Python's default: min(32, cores + 4)."""
+    raw = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "").strip()
+    if raw:
+        if not raw.isdigit() or not 1 <= int(raw) <= 32:
+            raise ValueError(f"PYTHON_THREADPOOL_THREAD_COUNT must be a whole number from 1 to 32, not {raw!r}")
+        return int(raw)
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+def next_run_delay(schedule: str, last_start: datetime | None, now: datetime) -> float:
+    """Seconds until a timer runs again. Like the host, the next occurrence counts from the start
+    of the last run: a run that took longer than the interval is followed at once by another."""
+    upcoming = next(CronSim(schedule, last_start or now))
+    return max(0.0, (upcoming - now).total_seconds())
+
+
 class LocalHost:
     def __init__(self, app: func.FunctionApp | None = None, config: HostConfig | None = None):
         self.app = app or load_app()
         self.config = config or HostConfig.load()
         self.functions = index_functions(self.app)
+        # One pool for every function, timers included, as the worker has: its size, not the
+        # number of queues, decides how many invocations run at once.
+        self.pool_size = worker_pool_size()
+        self.pool = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="worker")
 
     # -- discovery -------------------------------------------------------------------------------
     def select(self, kind: str, families: set[str] | None = None) -> list[RegisteredFunction]:
@@ -192,7 +202,7 @@ class LocalHost:
     # -- timers ------------------------------------------------------------------------------------
     def run_timer(self, function: RegisteredFunction, past_due: bool = False) -> None:
         log.info("timer %s: running", function.name)
-        function.call(**{function.arg_name: TimerRequest(past_due=past_due)})
+        self.pool.submit(function.call, **{function.arg_name: TimerRequest(past_due=past_due)}).result()
 
     # -- queues ------------------------------------------------------------------------------------
     def _raw_queue(self, name: str) -> QueueClient:
@@ -205,34 +215,34 @@ class LocalHost:
     def drain(self, function: RegisteredFunction, max_batches: int | None = None) -> DrainStats:
         """Processes messages until the queue has no visible ones (or max_batches were fetched).
 
-        Like the host: a batch of batchSize runs concurrently, and a new batch is fetched as soon as
-        no more than newBatchThreshold messages are still running (so up to batchSize +
-        newBatchThreshold run at once), rather than waiting for the slowest of a batch.
+        Like the host: a batch of batchSize is handed to the worker, and a new batch is fetched as
+        soon as no more than newBatchThreshold messages are still running (so up to batchSize +
+        newBatchThreshold are in flight), rather than waiting for the slowest of a batch. How many
+        of them run at once is the worker pool's size, shared with every other function.
         """
         queue = self._raw_queue(self.queue_name(function))
         poison = self._raw_queue(self.queue_name(function) + "-poison")
         stats = DrainStats()
         batches = 0
         running: set[Future] = set()
-        workers = self.config.batch_size + self.config.new_batch_threshold
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=function.name) as pool:
-            while max_batches is None or batches < max_batches:
-                messages = list(
-                    queue.receive_messages(
-                        messages_per_page=self.config.batch_size, max_messages=self.config.batch_size,
-                        visibility_timeout=int(self.config.message_lease),
-                    )
+        pool = self.pool  # shared with every other function: the worker's single pool
+        while max_batches is None or batches < max_batches:
+            messages = list(
+                queue.receive_messages(
+                    messages_per_page=self.config.batch_size, max_messages=self.config.batch_size,
+                    visibility_timeout=int(self.config.message_lease),
                 )
-                if not messages:
-                    if not running:
-                        break
-                    self._collect(wait(running, return_when=FIRST_COMPLETED).done, running, stats)
-                    continue
-                batches += 1
-                running |= {pool.submit(self._deliver, function, queue, poison, m) for m in messages}
-                while len(running) > self.config.new_batch_threshold:
-                    self._collect(wait(running, return_when=FIRST_COMPLETED).done, running, stats)
-            self._collect(set(running), running, stats)
+            )
+            if not messages:
+                if not running:
+                    break
+                self._collect(wait(running, return_when=FIRST_COMPLETED).done, running, stats)
+                continue
+            batches += 1
+            running |= {pool.submit(self._deliver, function, queue, poison, m) for m in messages}
+            while len(running) > self.config.new_batch_threshold:
+                self._collect(wait(running, return_when=FIRST_COMPLETED).done, running, stats)
+        self._collect(set(running), running, stats)
         return stats
 
     @staticmethod
@@ -249,6 +259,7 @@ class LocalHost:
             return self._to_poison(function, queue, poison, message, "exceeded max dequeue count")
         try:
             body = self._decode(message.content)
+            last_outcome(reset=True)
             function.call(
                 **{
                     function.arg_name: QueueMessage(
@@ -271,7 +282,7 @@ class LocalHost:
             queue.update_message(message, pop_receipt=message.pop_receipt, visibility_timeout=int(self.config.visibility_timeout))
             return "failed"
         queue.delete_message(message, pop_receipt=message.pop_receipt)
-        return "succeeded"
+        return "rejected" if last_outcome() == "rejected" else "succeeded"
 
     def _decode(self, content: str) -> bytes:
         if self.config.message_encoding == "base64":
@@ -308,7 +319,7 @@ class LocalHost:
             for function in queues:
                 stats = self.drain(function)
                 total = report.queues.setdefault(function.name, DrainStats())
-                for name in ("processed", "succeeded", "failed", "poisoned"):
+                for name in ("processed", "succeeded", "rejected", "failed", "poisoned"):
                     setattr(total, name, getattr(total, name) + getattr(stats, name))
                 moved += stats.processed
             if moved == 0:
@@ -316,7 +327,7 @@ class LocalHost:
 
     # -- continuous ----------------------------------------------------------------------------------
     def serve(self, stop: threading.Event, http_port: int | None = 7071, families: set[str] | None = None) -> None:
-        check_binding_settings(self.functions)  # one clear message, not a KeyError per poll
+        check_settings(self.functions)  # one clear message, not a KeyError per poll
         threads = [threading.Thread(target=self._timer_loop, args=(f, stop), daemon=True) for f in self.select("timer", families)]
         wanted = None if families is None else set(families) | {"intake"}
         threads += [threading.Thread(target=self._queue_loop, args=(f, stop), daemon=True) for f in self.select("queue", wanted)]
@@ -333,13 +344,15 @@ class LocalHost:
 
     def _timer_loop(self, function: RegisteredFunction, stop: threading.Event) -> None:
         schedule = resolve(function.trigger.schedule)
+        last_start: datetime | None = None
         while not stop.is_set():
-            now = datetime.now(timezone.utc).replace(tzinfo=None)
-            upcoming = next(CronSim(schedule, now))
-            if stop.wait((upcoming - now).total_seconds()):
+            delay = next_run_delay(schedule, last_start, datetime.now(timezone.utc).replace(tzinfo=None))
+            if stop.wait(delay):
                 return
+            past_due = last_start is not None and delay == 0.0  # the last run overran its interval
+            last_start = datetime.now(timezone.utc).replace(tzinfo=None)
             try:
-                self.run_timer(function)
+                self.run_timer(function, past_due=past_due)
             except Exception:  # noqa: BLE001 - a failed run is logged; the next one comes on schedule
                 log.exception("timer %s failed", function.name)
 
@@ -374,6 +387,7 @@ class LocalHost:
             level = str(getattr(function.trigger.auth_level, "value", function.trigger.auth_level) or "function").lower()
             routes.append((re.compile(pattern), methods, level, function))
         key = self.function_key()
+        pool = self.pool
 
         class Handler(BaseHTTPRequestHandler):
             timeout = HTTP_SOCKET_TIMEOUT_SECONDS  # an idle or slow client is dropped, not kept for ever
@@ -408,7 +422,7 @@ class LocalHost:
                         body=self.rfile.read(length) if length else b"",
                     )
                     try:
-                        response = function.call(**{function.arg_name: request})
+                        response = pool.submit(function.call, **{function.arg_name: request}).result()
                     except Exception:  # noqa: BLE001 - the host answers 500 too
                         log.exception("%s failed", function.name)
                         return self._reply(500, b"")

@@ -76,6 +76,10 @@ class StorageAccess:
         )
 
 
+# Every table the app uses (each name gets TABLE_PREFIX in front).
+TABLES = ("orders", "paymentlookup", "duework", "failures", "runs", "stock", "checkouts", "customers", "leads", "notifications")
+
+
 @dataclass(frozen=True)
 class Settings:
     storage: StorageAccess
@@ -220,6 +224,11 @@ class Settings:
             shop_name=_str("SHOP_NAME", "Example Shop"),
             shop_url=_str("SHOP_URL", "https://shop.example.com"),
         )
+
+    def queues(self) -> list[str]:
+        """Every queue the app reads or writes (the host adds `<queue>-poison` itself)."""
+        return [self.shop_events_queue, self.shop_outcomes_queue, self.payment_checks_queue, self.stock_updates_queue,
+                self.cleanup_queue, self.label_requests_queue, self.tracking_queue, self.notifications_queue]
 
     def table(self, name: str) -> str:
         """Table names are alphanumeric; the prefix lets several shops or test runs share an account."""

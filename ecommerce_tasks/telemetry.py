@@ -40,9 +40,24 @@ _entity: contextvars.ContextVar[str | None] = contextvars.ContextVar("entity", d
 _configured = False
 
 
+# Libraries that log every request at INFO (the Azure SDK with all headers, httpx): under the
+# worker the root logger is at INFO and forwards each record to the host as the function's own
+# log, and host.json's logLevel does not filter them. So the app sets their levels itself.
+CHATTY_LIBRARIES = ("azure", "httpx", "httpcore", "urllib3", "msal")
+
+
+def quiet_libraries() -> None:
+    for name in CHATTY_LIBRARIES:
+        logger = logging.getLogger(name)
+        if logger.level in (logging.NOTSET, logging.DEBUG, logging.INFO):
+            logger.setLevel(logging.WARNING)
+
+
 def configure() -> bool:
-    """Application Insights when its connection string is set; True if it was configured now."""
+    """Application Insights when its connection string is set; True if it was configured now.
+    Library loggers are quieted in any case."""
     global _configured
+    quiet_libraries()
     if _configured or not os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
         return False
     from azure.monitor.opentelemetry import configure_azure_monitor

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TypeVar
@@ -39,6 +40,18 @@ _current_message_id: contextvars.ContextVar[str | None] = contextvars.ContextVar
 
 def current_message_id() -> str | None:
     return _current_message_id.get()
+
+
+# How the last message processed on this thread ended: "processed" or "rejected" (completed
+# either way, so a host cannot tell them apart), or "failed". The local runner reports it.
+_outcome = threading.local()
+
+
+def last_outcome(reset: bool = False) -> str | None:
+    value = getattr(_outcome, "value", None)
+    if reset:
+        _outcome.value = None
+    return value
 
 
 class PermanentError(Exception):
@@ -122,9 +135,11 @@ def process(queue: str, message_id: str, body: str, dequeue_count: int, handler:
 
 
 def _run(queue: str, message_id: str, body: str, text: str, dequeue_count: int, handler: Callable[[str], object], family: str) -> None:
+    _outcome.value = "failed"
     try:
         handler(text)
         telemetry.count("processed", family)
+        _outcome.value = "processed"
     except RetryLater as exc:
         if dequeue_count < retry_later_tries():
             log.info("message %s on %s waits (try %d): %s", message_id, queue, dequeue_count, mask_text(str(exc)))
@@ -132,10 +147,12 @@ def _run(queue: str, message_id: str, body: str, text: str, dequeue_count: int, 
         log.error("message %s on %s rejected after %d tries: %s", message_id, queue, dequeue_count, mask_text(str(exc)))
         record_failure(queue, message_id, body, "rejected", str(exc), dequeue_count)
         telemetry.count("rejected", family)
+        _outcome.value = "rejected"
     except PermanentError as exc:
         log.error("message %s on %s rejected: %s", message_id, queue, mask_text(str(exc)))
         record_failure(queue, message_id, body, "rejected", str(exc), dequeue_count)
         telemetry.count("rejected", family)
+        _outcome.value = "rejected"
     except Exception as exc:
         log.warning(
             "message %s on %s failed (try %d), will be retried: %s",

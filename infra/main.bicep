@@ -154,6 +154,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       LABEL_REQUESTS_QUEUE: 'label-requests'
       TRACKING_QUEUE: 'tracking-checks'
       NOTIFICATIONS_QUEUE: 'notifications'
+      // One pool for every sync function (the Python worker's); 16 keeps I/O-bound payment checks
+      // near their bound at 300 ms provider latency (see docs: benchmarks), the default would be 5-6.
+      PYTHON_THREADPOOL_THREAD_COUNT: '16'
     }, appSettings)
   }
 }

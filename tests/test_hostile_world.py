@@ -415,7 +415,7 @@ def test_serve_refuses_to_start_without_its_queue_settings(env, monkeypatch, tmp
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "PAYMENT_CHECKS_QUEUE" in done.stderr and "TRACKING_SCAN_SCHEDULE" in done.stderr and "KeyError" not in done.stderr
-    with pytest.raises(runner_module.MissingSettings):
+    with pytest.raises(runner_module.StartupError):
         monkeypatch.delenv("PAYMENT_CHECKS_QUEUE")
         runner_module.LocalHost().serve(__import__("threading").Event(), http_port=None)
 
