@@ -96,7 +96,7 @@ def test_malformed_and_unknown_order_messages_are_rejected_once_and_others_still
     send_raw(env.payment_checks_queue, {"order_id": "o-good"})
     stats = host.drain(checks(host))
     # every message completes on its first delivery: no retry storm, nothing poisoned
-    assert (stats.processed, stats.succeeded, stats.failed, stats.poisoned) == (5, 5, 0, 0)
+    assert (stats.processed, stats.succeeded, stats.rejected, stats.failed, stats.poisoned) == (5, 1, 4, 0, 0)
     assert load_order("o-good").order.status == "paid"
     reasons = {body: failure_for(env.payment_checks_queue, body) for body in bad}
     assert all(r and r["kind"] == "rejected" for r in reasons.values())
@@ -108,18 +108,21 @@ def test_malformed_and_unknown_order_messages_are_rejected_once_and_others_still
 def test_unknown_payment_from_a_webhook_is_rejected_not_retried(host, env, sandbox):
     send_raw(env.payment_checks_queue, {"provider": "mollie", "payment_id": "tr_nobody001"})
     stats = host.drain(checks(host))
-    assert (stats.succeeded, stats.failed) == (1, 0)
+    assert (stats.succeeded, stats.rejected, stats.failed) == (0, 1, 0)
     record = failure_for(env.payment_checks_queue, json.dumps({"provider": "mollie", "payment_id": "tr_nobody001"}))
     assert "unknown mollie payment" in record["reason"]
 
 
-def test_provider_404_is_permanent_not_retried(host, env, sandbox):
+def test_provider_404_is_an_answer_not_retried(host, env, sandbox):
     place(host, env, "o-404", payments=[payment_ref("mollie", "tr_gone00001")])  # sandbox never heard of it
     send_raw(env.payment_checks_queue, {"order_id": "o-404"})
     stats = host.drain(checks(host))
     assert (stats.succeeded, stats.failed) == (1, 0)
     assert sandbox.requests()["/mollie/v2/payments/tr_gone00001"] == 1
-    assert "HTTP 404" in failure_for(env.payment_checks_queue, json.dumps({"order_id": "o-404"}))["reason"]
+    assert failure_for(env.payment_checks_queue, json.dumps({"order_id": "o-404"})) is None  # not a failure: the payment is unknown
+    from ecommerce_tasks.orders import load_order
+
+    assert load_order("o-404").attempts["tr_gone00001"].state == "unknown"
 
 
 def test_base64_round_trip_and_a_plain_text_producer_is_caught(host, env, sandbox):

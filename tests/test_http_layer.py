@@ -45,7 +45,15 @@ def test_retries_run_out_into_a_transient_error(env, sandbox):
     assert sandbox.requests()["/mollie/v2/payments/tr_ratel0002"] == 3  # HTTP_MAX_ATTEMPTS
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_a_payment_the_provider_does_not_know_is_an_answer_asked_once(env, sandbox):
+    sandbox.payment("mollie", "tr_perm00404", ["paid"])
+    sandbox.faults("tr_perm00404", {"status": 404})
+    status = mollie(env).fetch("tr_perm00404")
+    assert status.state.value == "unknown" and "HTTP 404" in status.provider_status
+    assert sandbox.requests()["/mollie/v2/payments/tr_perm00404"] == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 422])
 def test_permanent_errors_are_not_retried(env, sandbox, status):
     sandbox.payment("mollie", "tr_perm00001", ["paid"])
     sandbox.faults("tr_perm00001", {"status": status})

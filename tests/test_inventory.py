@@ -216,7 +216,7 @@ def test_bad_stock_events_are_rejected_with_a_reason_and_change_nothing(host, en
     send_raw(env.shop_events_queue, "{broken json")
     stats = host.drain(function(host, "intake_shop_events"))
     unknown = event["sku"] == "NOPE"  # may be a race with its product.upserted: 3 tries, then rejected
-    assert (stats.succeeded, stats.failed, stats.poisoned) == ((2, 2, 0) if unknown else (2, 0, 0))
+    assert (stats.succeeded, stats.rejected, stats.failed, stats.poisoned) == ((0, 2, 2, 0) if unknown else (0, 2, 0, 0))
     assert reason in failure_for(env.shop_events_queue, json.dumps(event))["reason"]
     assert "invalid shop event" in failure_for(env.shop_events_queue, "{broken json")["reason"]
     run_inventory(host)

@@ -55,10 +55,10 @@ def test_status_shows_runs_states_due_work_and_queues(host, env, sandbox):
 
 
 def test_poison_purge_deletes_only_what_is_named_and_needs_yes(host, env, sandbox):
-    sandbox.payment("mollie", "tr_purge0001", ["paid"])
-    for order_id in ("o-purge-1", "o-purge-2"):
-        place(host, env, order_id, payments=[payment_ref("mollie", "tr_purge0001")])
-    sandbox.faults("tr_purge0001", *[{"status": 500}] * 30)
+    for n in (1, 2):  # one payment pays one order: each order its own
+        sandbox.payment("mollie", f"tr_purge000{n}", ["paid"])
+        place(host, env, f"o-purge-{n}", payments=[payment_ref("mollie", f"tr_purge000{n}")])
+    sandbox.faults("tr_purge000", *[{"status": 500}] * 60)
     for order_id in ("o-purge-1", "o-purge-2"):
         send_raw(env.payment_checks_queue, {"order_id": order_id})
     host.drain(function(host, "payments_check"))

@@ -30,7 +30,7 @@ def _plausible_time(moment: datetime) -> datetime:
     return moment
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
+Moment = Annotated[AwareDatetime, Field(strict=False), AfterValidator(_plausible_time)]  # ISO strings, from JSON or a dict
 
 # Unicode that can disguise text (bidi overrides and isolates) or break it (controls, NUL).
 _DISGUISING = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
