@@ -422,3 +422,19 @@ def test_serve_refuses_to_start_without_its_queue_settings(env, monkeypatch, tmp
 
 def test_masking_by_pattern_handles_escapes():
     assert "Ren" not in mask_text('broken {"name": "Ren\\u00e9 \\"Q\\"", "street": "Damrak 1" ...')
+
+
+def test_an_acs_operation_location_on_another_host_is_not_polled_with_our_signature(env, elsewhere):
+    from ecommerce_tasks.http import PermanentProviderError
+    from ecommerce_tasks.providers.email import AcsEmail
+
+    acs = docs.DocumentedProvider()
+    try:
+        acs.answer("/emails:send", 202, {"id": "op-1", "status": "Running"}, {"Operation-Location": f"{elsewhere.url}/label.pdf"}, method="POST")
+        sender = AcsEmail(env, poll_interval=0)
+        sender.endpoint = acs.url
+        with pytest.raises(PermanentProviderError, match="outside the configured API host"):
+            sender.send(Email("a@example.com", "A", "s", "t", "<p>h</p>", "k:acs"))
+        assert elsewhere.calls == []
+    finally:
+        acs.close()

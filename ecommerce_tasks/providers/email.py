@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from ..http import PermanentProviderError, TransientProviderError, request
+from ..http import PermanentProviderError, TransientProviderError, request, require_origin
 from ..settings import Settings
 from ..storage import name_segment
 
@@ -88,6 +88,7 @@ class AcsEmail:
         url = f"{self.endpoint}/emails:send?api-version={self.API_VERSION}"
         response = self._signed("POST", url, body, {"Operation-Id": operation_id})
         status_url = response.headers.get("Operation-Location") or f"{self.endpoint}/emails/operations/{operation_id}?api-version={self.API_VERSION}"
+        status_url = str(require_origin(self.name, status_url, self.endpoint))  # our signature goes only to our resource
         pause = _seconds(response.headers.get("Retry-After"), self.poll_interval)
         for _ in range(self.max_polls):
             time.sleep(pause)
