@@ -128,7 +128,7 @@ def lease(rows: list[dict], now: datetime) -> list[DueItem]:
     An entity with several due rows (say, a payment's first check and the order's window end) is
     leased once; its other rows are deleted in the same transaction.
     """
-    lease_until = now + timedelta(minutes=get_settings().payment_lease_minutes)
+    lease_until = now + timedelta(minutes=get_settings().lease_minutes)
     leased: list[DueItem] = []
     seen: set[str] = set()
     for chunk in chunks_per_partition(rows, lambda row: row["PartitionKey"], TRANSACTION_ROWS):

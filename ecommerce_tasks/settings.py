@@ -112,7 +112,7 @@ class Settings:
     payment_backoff_base_minutes: float
     payment_backoff_max_minutes: float
     payment_window_hours: float
-    payment_lease_minutes: float
+    lease_minutes: float
     late_payment_watch_days: float
     cleanup_mode: str
     abandoned_after_hours: float
@@ -178,7 +178,7 @@ class Settings:
             payment_backoff_base_minutes=_float("PAYMENT_BACKOFF_BASE_MINUTES", 5.0),
             payment_backoff_max_minutes=_float("PAYMENT_BACKOFF_MAX_MINUTES", 360.0),
             payment_window_hours=_float("PAYMENT_WINDOW_HOURS", 72.0),
-            payment_lease_minutes=_float("PAYMENT_LEASE_MINUTES", 10.0),
+            lease_minutes=_float("LEASE_MINUTES", 10.0),  # one neutral lease for every family
             late_payment_watch_days=_float("LATE_PAYMENT_WATCH_DAYS", 30.0),
             cleanup_mode=_choice("CLEANUP_MODE", "archive", {"archive", "delete"}),
             abandoned_after_hours=_float("ABANDONED_AFTER_HOURS", 24.0),

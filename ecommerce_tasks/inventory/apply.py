@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..intake.events import StockChanged
+from ..shop_events import StockChanged
 from ..outcomes import make_event
 from .model import LEDGER, Product
 

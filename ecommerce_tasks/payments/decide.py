@@ -16,6 +16,8 @@ from ..outcomes import make_event
 from ..providers.payments import PaymentState, PaymentStatus
 from ..settings import Settings
 
+STOCK_ROUTE = "stock"  # internal events: an order's stock reserved or released
+
 # While one of these is the state of an attempt, the order is never cancelled: money is on its way.
 MONEY_IN_FLIGHT = {PaymentState.PENDING.value, PaymentState.AUTHORIZED.value}
 
@@ -173,7 +175,7 @@ def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datet
 
 
 def stock_events(order: Order, kind: str, now: datetime) -> list[dict[str, Any]]:
-    """Internal events for the inventory family (routed there by the outbox, not sent to the shop)."""
+    """Internal events on the `stock` route (for whichever family keeps stock; not sent to the shop)."""
     quantities: dict[str, int] = {}
     for line in order.lines:
         quantities[line["sku"]] = quantities.get(line["sku"], 0) + int(line["quantity"])
@@ -186,7 +188,7 @@ def stock_events(order: Order, kind: str, now: datetime) -> list[dict[str, Any]]
             "type": "stock.changed", "event_id": event_id, "sku": sku, "kind": kind, "quantity": quantity,
             "order_id": order.order_id, "occurred_at": now.isoformat(), "note": f"payments: order {order.status}",
         }
-        events.append({**make_event(f"stock.{kind}", {"order_id": order.order_id}, now, data, sku), "route": "inventory"})
+        events.append({**make_event(f"stock.{kind}", {"order_id": order.order_id}, now, data, sku), "route": STOCK_ROUTE})
     return events
 
 

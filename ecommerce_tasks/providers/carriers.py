@@ -269,7 +269,7 @@ class LocalCarrier:
         return {}
 
     def create_label(self, label: LabelRequest, reserved: Mapping[str, str]) -> CreatedLabel:
-        from ..shipping.label_pdf import render_label
+        from .label_pdf import render_label
 
         # Derived from the order id: creating twice gives the same shipment number and document.
         number = "LOC" + hashlib.sha256(label.order_id.encode()).hexdigest()[:12].upper()

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from azure.storage.queue import QueueClient
 from tqdm import tqdm
 
-from .storage.clients import raw_queue_client
-from .work import failure_for
+from ecommerce_tasks.storage.clients import raw_queue_client
+from ecommerce_tasks.work import failure_for
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The demo: Azurite, the sandbox providers, a sample shop, every task through the local runner.
 
-Run it with `bash scripts/demo.sh` (or `python -m ecommerce_tasks demo` once set up).
+Run it with `bash scripts/demo.sh` (or `autopilot demo` once set up).
 """
 
 from __future__ import annotations
@@ -15,18 +15,19 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from .devtools import Azurite, local_environment
-from .http import close_http_client
-from .intake import ShopIntake
-from .cleanup.model import leads_table, load_checkout
-from .inventory.model import ledger, load_product
-from .orders import load_order
-from .runner import HostConfig, LocalHost
-from .sandbox import SandboxClient, SandboxServer
-from .settings import reload_settings
-from .shipping.model import load_shipment
-from .storage import REQUEST_COUNTER, enqueue, queue_client, read_blob
-from .work import failures_table
+from autopilot_local.devtools import Azurite, local_environment
+from ecommerce_tasks.http import close_http_client
+from ecommerce_tasks.intake import ShopIntake
+from ecommerce_tasks.cleanup.model import load_checkout
+from ecommerce_tasks.leads import leads_table
+from ecommerce_tasks.inventory.model import ledger, load_product
+from ecommerce_tasks.orders import load_order
+from autopilot_local.runner import HostConfig, LocalHost
+from autopilot_sandbox import SandboxClient, SandboxServer
+from ecommerce_tasks.settings import reload_settings
+from ecommerce_tasks.shipping.model import load_shipment
+from ecommerce_tasks.storage import REQUEST_COUNTER, enqueue, queue_client, read_blob
+from ecommerce_tasks.work import failures_table
 
 NOW = datetime.now(timezone.utc)
 
@@ -304,7 +305,7 @@ def _report(outcomes_queue: str, events_queue: str, elapsed: float) -> None:
 
 
 def _report_shipping(output: Path) -> None:
-    from .settings import get_settings
+    from ecommerce_tasks.settings import get_settings
 
     labels = output / "labels"
     labels.mkdir(parents=True, exist_ok=True)
@@ -324,7 +325,7 @@ def _report_shipping(output: Path) -> None:
             print(f"{order_id:<10} label {shipment.state}: {shipment.failure_reason}")
     print("-" * 118)
     mails = sorted((output / "emails").glob("*.eml"))
-    from .notifications.render import TEMPLATES
+    from ecommerce_tasks.notifications.render import TEMPLATES
 
     def kind(stem: str) -> str:  # <order>_<event type>[_<discriminator>]; a type may hold "_" itself
         rest = stem.split("_", 1)[1]

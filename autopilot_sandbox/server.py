@@ -35,7 +35,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from ..money import to_stripe
+from ecommerce_tasks.money import to_stripe
 from .shipping import ShippingState
 from .shipping import handle as handle_shipping
 
