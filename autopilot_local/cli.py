@@ -43,7 +43,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         def inventory() -> None:
             report = scan_stock_work(dry_run=True)
-            print(f"inventory: {report['found']} due; would apply the pending events of: {', '.join(report['products'])}")
+            products = report["products"]
+            print(f"inventory: {report['found']} due; would apply the pending events of: {', '.join(products if isinstance(products, list) else [])}")
 
         def cleanup() -> None:
             for kind, report in scan_cleanup(dry_run=True).items():
@@ -200,6 +201,13 @@ def _since(text: str):
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def cmd_settings_doc(args: argparse.Namespace) -> int:
+    from ecommerce_tasks.settings import settings_reference
+
+    print(settings_reference(), end="")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from ecommerce_tasks.shop_events import SHOP_EVENT
 
@@ -256,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("init", help="create every queue, table and container the app uses").set_defaults(handler=cmd_init)
     sub.add_parser("schema", help="print the JSON Schema of shop events").set_defaults(handler=cmd_schema)
+    sub.add_parser("settings-doc", help="print docs/settings.md, generated from the settings models").set_defaults(handler=cmd_settings_doc)
     sub.add_parser("demo", help="the demo: Azurite, sandbox, sample shop, every task, report").set_defaults(handler=cmd_demo)
 
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ import subprocess  # nosec B404
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from autopilot_sandbox import SANDBOX_ACS_KEY, SANDBOX_SENDCLOUD_KEYS
 
@@ -91,7 +92,7 @@ class Azurite:
         self.ports = ports
         self.extra_args = extra_args  # e.g. HTTPS and OAuth: ("--oauth", "basic", "--cert", ..., "--key", ...)
         self._workdir: str | None = None
-        self._log = None
+        self._log: Any = None
 
     def restart(self) -> None:
         self.close()

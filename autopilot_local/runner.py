@@ -162,8 +162,10 @@ def index_functions(app: func.FunctionApp) -> list[RegisteredFunction]:
         found = []
         for function in app.get_functions():
             trigger = function.get_trigger()
+            if trigger is None:
+                raise ValueError(f"function {function.get_function_name()} has no trigger")
             kind = {"timerTrigger": "timer", "queueTrigger": "queue", "httpTrigger": "http"}[trigger.get_binding_name()]
-            found.append(RegisteredFunction(function.get_function_name(), kind, trigger.name, function.get_user_function(), trigger))
+            found.append(RegisteredFunction(str(function.get_function_name()), kind, trigger.name, function.get_user_function(), trigger))
         _INDEXED[id(app)] = found
     return _INDEXED[id(app)]
 

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from azure.core.exceptions import ResourceModifiedError
 
@@ -61,13 +61,16 @@ class HasOutbox(Protocol):
     etag: str | None
 
 
+H = TypeVar("H", bound=HasOutbox)
+
+
 @dataclass(frozen=True)
-class OutboxStore:
+class OutboxStore(Generic[H]):
     """How to re-read and conditionally (ETag) rewrite the row that holds an outbox."""
 
     name: str
-    reload: Callable[[], HasOutbox | None]
-    replace: Callable[[HasOutbox], None]  # raises ResourceModifiedError on a concurrent change
+    reload: Callable[[], H | None]
+    replace: Callable[[H], None]  # raises ResourceModifiedError on a concurrent change
 
 
 def make_event(event_type: str, subject: dict[str, str], occurred_at: datetime, data: dict[str, Any], discriminator: str = "") -> dict[str, Any]:
@@ -84,7 +87,7 @@ def add_to_outbox(holder: HasOutbox, events: list[dict[str, Any]], owner: str, n
     holder.outbox_until = (now + timedelta(minutes=get_settings().lease_minutes)).isoformat()
 
 
-def publish_outbox(holder: HasOutbox, store: OutboxStore, owner: str, now: datetime) -> datetime | None:
+def publish_outbox(holder: H, store: OutboxStore[H], owner: str, now: datetime) -> datetime | None:
     """Publishes the pending events if this worker owns them (or their lease ran out).
 
     Returns None when nothing is left to this caller, or, when another worker's events are still
@@ -127,7 +130,7 @@ def publish(event: dict[str, Any]) -> None:
         reaction(event)
 
 
-def _clear(holder: HasOutbox, store: OutboxStore, sent_ids: set[str]) -> None:
+def _clear(holder: H, store: OutboxStore[H], sent_ids: set[str]) -> None:
     for _ in range(MAX_CONFLICT_RETRIES):
         holder.outbox = [e for e in holder.outbox if e["event_id"] not in sent_ids]
         if not holder.outbox:

@@ -31,14 +31,14 @@ def runs_table():
 
 def summarize(report: Any) -> dict[str, Any]:
     """found / enqueued from any scan's report (a dataclass, a flat dict, or one dict per kind)."""
-    data = asdict(report) if is_dataclass(report) else dict(report or {})
+    data = asdict(report) if is_dataclass(report) and not isinstance(report, type) else dict(report or {})
     data.pop("previews", None)
     if "found" in data or "enqueued" in data:
         return {"found": int(data.get("found", 0)), "enqueued": int(data.get("enqueued", 0)), "details": {}}
     kinds = {k: v for k, v in data.items() if isinstance(v, dict)}
     return {
-        "found": sum(int(v.get("due", v.get("found", 0))) for v in kinds.values()),
-        "enqueued": sum(int(v.get("work_items", v.get("enqueued", 0))) for v in kinds.values()),
+        "found": sum(int(v.get("due", v.get("found")) or 0) for v in kinds.values()),
+        "enqueued": sum(int(v.get("work_items", v.get("enqueued")) or 0) for v in kinds.values()),
         "details": kinds,
     }
 

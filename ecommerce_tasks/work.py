@@ -71,7 +71,7 @@ def parse(model: type[M] | TypeAdapter, body: str, what: str | None = None) -> M
         return model.model_validate_json(body)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()[:5])
-        raise PermanentError(f"invalid {what or model.__name__}: {problems}") from None
+        raise PermanentError(f"invalid {what or getattr(model, '__name__', 'message')}: {problems}") from None
     except (RecursionError, ValueError) as exc:
         raise PermanentError(f"invalid {what or getattr(model, '__name__', 'message')}: malformed JSON ({type(exc).__name__})") from None
 
@@ -108,7 +108,7 @@ def process(queue: str, message_id: str, body: str, dequeue_count: int, handler:
     """Runs handler(body) with the failure rules above, in a span that continues the sender's trace."""
     received = telemetry.split_message(body)
     family = telemetry.family_of(queue)
-    attributes = {"messaging.destination.name": queue, "messaging.message.id": message_id, "autopilot.family": family,
+    attributes: dict[str, str | int] = {"messaging.destination.name": queue, "messaging.message.id": message_id, "autopilot.family": family,
                   "autopilot.dequeue_count": dequeue_count, "autopilot.entity": received.entity or "",
                   "autopilot.run_id": received.run_id or ""}
     with context.working_on(message=message_id, about=received.entity, run=received.run_id), \

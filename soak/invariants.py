@@ -7,7 +7,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from ecommerce_tasks.cleanup.model import leads_table, load_checkout
+from ecommerce_tasks.cleanup.model import load_checkout
+from ecommerce_tasks.leads import leads_table
 from ecommerce_tasks.inventory.model import ledger, load_product
 from ecommerce_tasks.orders import load_order
 from autopilot_local.poison import list_poisoned

@@ -88,7 +88,7 @@ def _clean_checkout(item: CleanupItem, now: datetime, changes: IndexChanges) -> 
     checkout = view(item.id, rows)
     action = decide(checkout, now, get_settings())
     if action.kind == "wait":
-        changes.move(item.id, item.due_key, action.until)
+        changes.move(item.id, item.due_key, action.until or now)
         return "waiting"
     changes.done(item.due_key)
     if action.kind == "keep":

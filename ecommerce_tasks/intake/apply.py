@@ -9,10 +9,10 @@ from typing import Any
 from ..shop_events import SHOP_EVENT, ShopEventModel
 from ..work import parse
 
-_handlers: dict[type, Callable[[Any], None]] = {}
+_handlers: dict[type, Callable[[Any], object]] = {}
 
 
-def accept(model: type, handler: Callable[[Any], None]) -> None:
+def accept(model: type, handler: Callable[[Any], object]) -> None:
     """handler(event) applies every valid shop event of this model (it must be idempotent)."""
     _handlers[model] = handler
 

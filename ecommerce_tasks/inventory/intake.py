@@ -27,7 +27,8 @@ def upsert_product(event: ProductUpserted) -> None:
         "low_stock_threshold": event.low_stock_threshold,
     }
     try:
-        stock_table().create_entity(Product(sku=event.sku, **settings).to_entity())
+        stock_table().create_entity(Product(sku=event.sku, name=event.name, allow_backorders=event.allow_backorders,
+                                            sell_threshold=event.sell_threshold, low_stock_threshold=event.low_stock_threshold).to_entity())
     except ResourceExistsError:
         stock_table().update_entity({"PartitionKey": event.sku, "RowKey": PRODUCT_ROW, **settings}, mode=UpdateMode.MERGE)
     # Thresholds may have changed what is sellable: let the worker re-evaluate availability.

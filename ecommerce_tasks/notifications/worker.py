@@ -90,6 +90,8 @@ def _recipient(message: NotifyMessage) -> Recipient | None:
             raise PermanentError(f"unknown order {message.order_id!r}")
         context = {"order": {"id": order.order_id, "amount": order.amount, "currency": order.currency, "lines": order.lines}}
         return Recipient(order.customer_email, order.customer_name, context)
+    if not message.checkout_id:
+        raise PermanentError("a notification names an order or a checkout")
     try:
         lead = leads_table().get_entity(message.checkout_id, "lead")
     except ResourceNotFoundError:

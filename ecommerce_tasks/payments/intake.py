@@ -12,7 +12,7 @@ from azure.data.tables import UpdateMode
 
 from .. import clock, duework
 from ..logs import mask_email
-from ..orders import ORDER_ROW, Order, OrderStatus, PaymentAttempt, iso, load_order, order_outbox, orders_table
+from ..orders import ORDER_ROW, Order, OrderStatus, PaymentAttempt, load_order, order_outbox, orders_table
 from ..outcomes import add_to_outbox, make_event, publish_outbox
 from ..settings import get_settings
 from ..shop_events import OrderPlaced, PaymentRef, PaymentStarted
@@ -94,7 +94,7 @@ def _order_exists(order_id: str) -> bool:
 
 
 def _store_attempt(order_id: str, payment: PaymentRef) -> None:
-    attempt = PaymentAttempt(provider=payment.provider, payment_id=payment.payment_id, created_at=iso(payment.created_at))
+    attempt = PaymentAttempt(provider=payment.provider, payment_id=payment.payment_id, created_at=payment.created_at.isoformat())
     entity = attempt.to_entity(order_id)
     # A merge without the status fields: a replay never resets a status a worker already recorded.
     for key in ("state", "provider_status", "expires_at", "checked_at"):
