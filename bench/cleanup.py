@@ -55,7 +55,7 @@ async def _seed(count: int, hours_ago: float, concurrency: int) -> None:
 
 
 def main() -> None:
-    from ecommerce_tasks.runner import HostConfig, LocalHost
+    from autopilot_local.runner import HostConfig, LocalHost
     from ecommerce_tasks.storage import REQUEST_COUNTER
 
     from .common import bench_environment

@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from ecommerce_tasks import duework
-from ecommerce_tasks.devtools import PORTS, Azurite, local_environment
+from autopilot_local.devtools import PORTS, Azurite, local_environment
 from ecommerce_tasks.http import close_http_client
 from ecommerce_tasks.intake import ShopIntake
-from ecommerce_tasks.sandbox import SandboxClient, SandboxServer
+from autopilot_sandbox import SandboxClient, SandboxServer
 from ecommerce_tasks.settings import reload_settings
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ecommerce_tasks.payments.scan import scan_due_payments
-from ecommerce_tasks.runner import HostConfig, LocalHost
+from autopilot_local.runner import HostConfig, LocalHost
 from ecommerce_tasks.storage import REQUEST_COUNTER
 
 from .cleanup import seed_carts

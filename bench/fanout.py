@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient as AsyncQueueClient
 
-from ecommerce_tasks.devtools import PORTS, port_open
+from autopilot_local.devtools import PORTS, port_open
 from ecommerce_tasks.settings import get_settings
 from ecommerce_tasks.storage import enqueue_many
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from ecommerce_tasks.intake import ShopIntake
 from ecommerce_tasks.inventory.model import load_product, ledger
-from ecommerce_tasks.runner import HostConfig, LocalHost
+from autopilot_local.runner import HostConfig, LocalHost
 from ecommerce_tasks.storage import REQUEST_COUNTER
 
 from .common import bench_environment

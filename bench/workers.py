@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 
 from ecommerce_tasks.payments.scan import scan_due_payments
-from ecommerce_tasks.runner import HostConfig, LocalHost
+from autopilot_local.runner import HostConfig, LocalHost
 
 from .common import CpuMeter, bench_environment, seed_orders
 

@@ -20,7 +20,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from .work import current_message_id
+from . import context
 
 
 class ClaimResult(Enum):
@@ -37,7 +37,7 @@ class Claim:
 
 
 def owner_id() -> str:
-    return current_message_id() or f"local-{uuid.uuid4().hex}"
+    return context.message_id.get() or f"local-{uuid.uuid4().hex}"
 
 
 def claim(

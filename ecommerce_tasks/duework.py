@@ -28,7 +28,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError
+from azure.data.tables import TableClient, TableEntity, TableTransactionError
 
 from .settings import get_settings
 from .storage import table_client
@@ -128,11 +128,11 @@ def lease(rows: list[dict], now: datetime) -> list[DueItem]:
     An entity with several due rows (say, a payment's first check and the order's window end) is
     leased once; its other rows are deleted in the same transaction.
     """
-    lease_until = now + timedelta(minutes=get_settings().payment_lease_minutes)
+    lease_until = now + timedelta(minutes=get_settings().lease_minutes)
     leased: list[DueItem] = []
     seen: set[str] = set()
     for chunk in chunks_per_partition(rows, lambda row: row["PartitionKey"], TRANSACTION_ROWS):
-        moves: list[tuple[dict, dict | None]] = []
+        moves: list[tuple[TableEntity, dict | None]] = []
         for row in chunk:
             first = row["entity_id"] not in seen
             seen.add(row["entity_id"])
@@ -164,7 +164,7 @@ def _moved(row: dict, lease_until: datetime) -> dict:
     }
 
 
-def _lease_one(old: dict, new: dict | None) -> DueItem | None:
+def _lease_one(old: TableEntity, new: dict | None) -> DueItem | None:
     # A transaction even for one row: unlike delete_entity, it fails on a row already gone (404),
     # which is exactly the "someone else leased it" signal.
     operations: list[tuple] = [("delete", old, {"etag": old.metadata["etag"], "match_condition": MatchConditions.IfNotModified})]

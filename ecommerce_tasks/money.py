@@ -25,9 +25,9 @@ STRIPE_TWO_DECIMAL = frozenset({"ISK"})  # zero-decimal in ISO 4217; Stripe amou
 @lru_cache(maxsize=None)
 def minor_units(currency: str) -> int | None:
     """ISO 4217 minor units of a currency code; None for an unknown code or one without units."""
-    entry = raw_table.get(currency)
-    units = entry and entry.get("CcyMnrUnts")
-    return int(units) if units and units.isdigit() else None
+    entry = raw_table.get(currency) or {}
+    units = entry.get("CcyMnrUnts")
+    return int(units) if isinstance(units, str) and units.isdigit() else None
 
 
 def is_currency(code: str) -> bool:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.data.tables import TableClient, UpdateMode
 
+from .entities import from_entity
 from .settings import get_settings
 from .storage import table_client
 
@@ -33,9 +35,6 @@ class OrderStatus:
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
-
-def parse_iso(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass
@@ -56,8 +55,8 @@ class PaymentAttempt:
         return {"PartitionKey": order_id, "RowKey": self.row_key, **asdict(self)}
 
     @classmethod
-    def from_entity(cls, entity: dict[str, Any]) -> "PaymentAttempt":
-        return cls(**{k: entity.get(k) for k in cls.__dataclass_fields__ if entity.get(k) is not None})
+    def from_entity(cls, entity: Mapping[str, Any]) -> "PaymentAttempt":
+        return from_entity(cls, entity)
 
 
 @dataclass

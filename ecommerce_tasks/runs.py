@@ -1,13 +1,12 @@
 """Run reports: every timer run leaves one row (when, how long, found, enqueued, outcome).
 
 Table `runs`: PartitionKey = timer function, RowKey = inverted start time, so the newest runs of a
-timer come first in one small range query (`python -m ecommerce_tasks status`). One write per run,
+timer come first in one small range query (`autopilot status`). One write per run,
 not per order: the cost is nothing next to the work it describes.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import time
@@ -17,27 +16,13 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from . import telemetry
+from . import context, telemetry
 from .settings import get_settings
 from .storage import table_client
 
 log = logging.getLogger("ecommerce_tasks.runs")
 
-_current_run: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_run", default=None)
 MAX_MS = 10**13
-
-
-def current_run_id() -> str | None:
-    return _current_run.get()
-
-
-def set_run_id(run_id: str | None) -> contextvars.Token:
-    """Work items carry the id of the timer run that sent them: their logs carry it too."""
-    return _current_run.set(run_id)
-
-
-def reset_run_id(token: contextvars.Token) -> None:
-    _current_run.reset(token)
 
 
 def runs_table():
@@ -46,14 +31,14 @@ def runs_table():
 
 def summarize(report: Any) -> dict[str, Any]:
     """found / enqueued from any scan's report (a dataclass, a flat dict, or one dict per kind)."""
-    data = asdict(report) if is_dataclass(report) else dict(report or {})
+    data = asdict(report) if is_dataclass(report) and not isinstance(report, type) else dict(report or {})
     data.pop("previews", None)
     if "found" in data or "enqueued" in data:
         return {"found": int(data.get("found", 0)), "enqueued": int(data.get("enqueued", 0)), "details": {}}
     kinds = {k: v for k, v in data.items() if isinstance(v, dict)}
     return {
-        "found": sum(int(v.get("due", v.get("found", 0))) for v in kinds.values()),
-        "enqueued": sum(int(v.get("work_items", v.get("enqueued", 0))) for v in kinds.values()),
+        "found": sum(int(v.get("due", v.get("found")) or 0) for v in kinds.values()),
+        "enqueued": sum(int(v.get("work_items", v.get("enqueued")) or 0) for v in kinds.values()),
         "details": kinds,
     }
 
@@ -61,7 +46,7 @@ def summarize(report: Any) -> dict[str, Any]:
 def recorded_run(timer: str, scan: Callable[[], Any], past_due: bool = False) -> Any:
     """Runs a timer's scan under a run id (logs and messages carry it) and records the outcome."""
     run_id = uuid.uuid4().hex[:16]
-    token = _current_run.set(run_id)
+    token = context.run_id.set(run_id)
     started = datetime.now(timezone.utc)
     clock_start = time.perf_counter()
     status, error = "ok", None
@@ -96,7 +81,7 @@ def recorded_run(timer: str, scan: Callable[[], Any], past_due: bool = False) ->
         except Exception as exc:  # noqa: BLE001 - a lost report must never fail the run it reports
             log.warning("%s: run report not recorded: %r", timer, exc)
         log.info("%s run %s: %s, found %d, enqueued %d", timer, run_id, status, summary["found"], summary["enqueued"])
-        _current_run.reset(token)
+        context.run_id.reset(token)
 
 
 def last_runs(timer: str, count: int = 5) -> list[dict[str, Any]]:

@@ -1,10 +1,18 @@
-"""Typed settings, read from app settings (environment variables on the Functions host)."""
+"""Typed settings, read from app settings (environment variables on the Functions host) by
+pydantic-settings: one model per family plus the shared ones, so each setting is declared once,
+with its type, bounds, default and meaning. An invalid value fails with the setting's name and
+what is allowed; `docs/settings.md` is generated from these models (`autopilot settings-doc`).
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 AZURITE_CONNECTION_STRING = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
@@ -15,26 +23,12 @@ AZURITE_CONNECTION_STRING = (
     "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 )
 
-
-def _str(name: str, default: str) -> str:
-    return os.environ.get(name, default).strip() or default
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
+# Every table the app uses (each name gets TABLE_PREFIX in front).
+TABLES = ("orders", "paymentlookup", "duework", "failures", "runs", "stock", "checkouts", "customers", "leads", "notifications")
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
-
-
-def _choice(name: str, default: str, allowed: set[str]) -> str:
-    value = _str(name, default)
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {sorted(allowed)}, not {value!r}")
-    return value
+class SettingsError(ValueError):
+    """An app setting has a value the app cannot use: names the setting and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +62,7 @@ class StorageAccess:
             return cls(connection_string=AZURITE_CONNECTION_STRING)  # nothing configured: local Azurite
         missing = [service for service, uri in endpoints.items() if not uri]
         if missing:
-            raise ValueError(f"identity-based storage needs {prefix}accountName or {prefix}<service>ServiceUri for {missing}")
+            raise SettingsError(f"identity-based storage needs {prefix}accountName or {prefix}<service>ServiceUri for {missing}")
         return cls(
             endpoints=tuple(endpoints.items()),
             managed_identity=os.environ.get(prefix + "credential", "").strip().lower() == "managedidentity",
@@ -76,154 +70,133 @@ class StorageAccess:
         )
 
 
-# Every table the app uses (each name gets TABLE_PREFIX in front).
-TABLES = ("orders", "paymentlookup", "duework", "failures", "runs", "stock", "checkouts", "customers", "leads", "notifications")
+Minutes = Annotated[float, Field(ge=0, le=525_600)]  # fractions allowed: 0.5 is half a minute; 0 is "at once"
+Hours = Annotated[float, Field(gt=0, le=87_600)]
+Days = Annotated[float, Field(gt=0, le=3_650)]
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+QueueName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
+Url = Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)]
+Secret = Annotated[str, Field(max_length=4000, json_schema_extra={"secret": True})]
 
 
-@dataclass(frozen=True)
-class Settings:
-    storage: StorageAccess
-    storage_connection: str  # "" when storage is reached with an identity
-    table_prefix: str
-    shop_events_queue: str
-    shop_outcomes_queue: str
-    payment_checks_queue: str
-    stock_updates_queue: str
-    cleanup_queue: str
-    label_requests_queue: str
-    tracking_queue: str
-    notifications_queue: str
+class Section(BaseSettings):
+    """Each field is the app setting of its name in capitals; a blank value means the default."""
 
-    mollie_api_base_url: str
-    mollie_api_key: str
-    stripe_api_base_url: str
-    stripe_api_key: str
-    stripe_webhook_secret: str
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True, str_strip_whitespace=True)
 
-    http_timeout_seconds: float
-    http_max_attempts: int
-    http_backoff_base_seconds: float
-    http_backoff_max_seconds: float
 
-    fanout_concurrency: int
-    unknown_entity_tries: int
-    event_max_future_hours: float
-    payment_first_check_minutes: float
-    payment_backoff_base_minutes: float
-    payment_backoff_max_minutes: float
-    payment_window_hours: float
-    payment_lease_minutes: float
-    late_payment_watch_days: float
-    cleanup_mode: str
-    abandoned_after_hours: float
-    empty_cart_after_hours: float
-    lead_retention_days: float
-    cleanup_chunk: int
-    cleanup_max_per_run: int
+class SharedSettings(Section):
+    """Storage names and the mechanisms every family shares."""
 
-    carrier: str
-    sendcloud_api_base_url: str
-    sendcloud_public_key: str
-    sendcloud_secret_key: str
-    sendcloud_shipping_method_id: int
-    postnl_api_base_url: str
-    postnl_api_key: str
-    postnl_customer_code: str
-    postnl_customer_number: str
-    postnl_product_code: str
-    local_tracking_url: str
-    labels_container: str
-    ship_from: dict[str, str]
-    default_parcel_weight_grams: int
-    tracking_interval_minutes: float
-    tracking_silent_days: float
-    side_effect_lease_seconds: float
+    table_prefix: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,30}$")] = Field(
+        "shop", description="prefix of every table name (letters and digits)")
+    shop_events_queue: QueueName = Field("shop-events", description="inbound shop events (**required** by the host)")
+    shop_outcomes_queue: QueueName = Field("shop-outcomes", description="outbound outcome events")
+    http_timeout_seconds: Seconds = Field(10.0, description="timeout of one provider call")
+    http_max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(4, description="tries of one provider call before the message is retried")
+    http_backoff_base_seconds: Seconds = Field(0.5, description="first backoff between provider tries (exponential, with jitter)")
+    http_backoff_max_seconds: Seconds = Field(20.0, description="longest backoff, also the cap on a provider's Retry-After")
+    fanout_concurrency: Annotated[int, Field(ge=1, le=1000)] = Field(64, description="concurrent queue sends of a timer's fan-out")
+    unknown_entity_tries: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="deliveries an event naming a not-yet-known product may wait before it is rejected")
+    event_max_future_hours: Hours = Field(
+        24, description="how far in the future a shop event's time may lie (clock skew); later ones, and times before 2000, are rejected")
+    lease_minutes: Annotated[float, Field(gt=0, le=525_600)] = Field(
+        10.0, description="how long a scanned work item and a pending outbox are leased before they are due again (formerly `PAYMENT_LEASE_MINUTES`)")
+    side_effect_lease_seconds: Seconds = Field(120.0, description="lease of a claimed label or e-mail, after which a crashed sender's claim is taken over")
 
-    email_provider: str
-    email_from: str
-    email_from_name: str
-    sendgrid_api_base_url: str
-    sendgrid_api_key: str
-    acs_connection_string: str
-    email_outbox_dir: str
-    email_templates_dir: str
-    shop_name: str
-    shop_url: str
 
-    @classmethod
-    def from_env(cls) -> "Settings":
-        storage = StorageAccess.from_env()
-        return cls(
-            storage=storage,
-            storage_connection=storage.connection_string,
-            table_prefix=_str("TABLE_PREFIX", "shop"),
-            shop_events_queue=_str("SHOP_EVENTS_QUEUE", "shop-events"),
-            shop_outcomes_queue=_str("SHOP_OUTCOMES_QUEUE", "shop-outcomes"),
-            payment_checks_queue=_str("PAYMENT_CHECKS_QUEUE", "payment-checks"),
-            stock_updates_queue=_str("STOCK_UPDATES_QUEUE", "stock-updates"),
-            cleanup_queue=_str("CLEANUP_QUEUE", "cleanup-work"),
-            mollie_api_base_url=_str("MOLLIE_API_BASE_URL", "https://api.mollie.com/v2"),
-            mollie_api_key=os.environ.get("MOLLIE_API_KEY", ""),
-            stripe_api_base_url=_str("STRIPE_API_BASE_URL", "https://api.stripe.com/v1"),
-            stripe_api_key=os.environ.get("STRIPE_API_KEY", ""),
-            stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip(),
-            http_timeout_seconds=_float("HTTP_TIMEOUT_SECONDS", 10.0),
-            http_max_attempts=_int("HTTP_MAX_ATTEMPTS", 4),
-            http_backoff_base_seconds=_float("HTTP_BACKOFF_BASE_SECONDS", 0.5),
-            http_backoff_max_seconds=_float("HTTP_BACKOFF_MAX_SECONDS", 20.0),
-            fanout_concurrency=_int("FANOUT_CONCURRENCY", 64),
-            unknown_entity_tries=_int("UNKNOWN_ENTITY_TRIES", 3),
-            event_max_future_hours=_float("EVENT_MAX_FUTURE_HOURS", 24),
-            payment_first_check_minutes=_float("PAYMENT_FIRST_CHECK_MINUTES", 2.0),
-            payment_backoff_base_minutes=_float("PAYMENT_BACKOFF_BASE_MINUTES", 5.0),
-            payment_backoff_max_minutes=_float("PAYMENT_BACKOFF_MAX_MINUTES", 360.0),
-            payment_window_hours=_float("PAYMENT_WINDOW_HOURS", 72.0),
-            payment_lease_minutes=_float("PAYMENT_LEASE_MINUTES", 10.0),
-            late_payment_watch_days=_float("LATE_PAYMENT_WATCH_DAYS", 30.0),
-            cleanup_mode=_choice("CLEANUP_MODE", "archive", {"archive", "delete"}),
-            abandoned_after_hours=_float("ABANDONED_AFTER_HOURS", 24.0),
-            empty_cart_after_hours=_float("EMPTY_CART_AFTER_HOURS", 2.0),
-            lead_retention_days=_float("LEAD_RETENTION_DAYS", 90.0),
-            cleanup_chunk=_int("CLEANUP_CHUNK", 50),
-            cleanup_max_per_run=_int("CLEANUP_MAX_PER_RUN", 20_000),
-            label_requests_queue=_str("LABEL_REQUESTS_QUEUE", "label-requests"),
-            tracking_queue=_str("TRACKING_QUEUE", "tracking-checks"),
-            notifications_queue=_str("NOTIFICATIONS_QUEUE", "notifications"),
-            carrier=_choice("CARRIER", "local", {"local", "sendcloud", "postnl"}),
-            sendcloud_api_base_url=_str("SENDCLOUD_API_BASE_URL", "https://panel.sendcloud.sc/api/v2"),
-            sendcloud_public_key=os.environ.get("SENDCLOUD_PUBLIC_KEY", ""),
-            sendcloud_secret_key=os.environ.get("SENDCLOUD_SECRET_KEY", ""),
-            sendcloud_shipping_method_id=_int("SENDCLOUD_SHIPPING_METHOD_ID", 8),
-            postnl_api_base_url=_str("POSTNL_API_BASE_URL", "https://api.postnl.nl"),
-            postnl_api_key=os.environ.get("POSTNL_API_KEY", ""),
-            postnl_customer_code=_str("POSTNL_CUSTOMER_CODE", "DEVC"),
-            postnl_customer_number=_str("POSTNL_CUSTOMER_NUMBER", "11223344"),
-            postnl_product_code=_str("POSTNL_PRODUCT_CODE", "3085"),
-            local_tracking_url=_str("LOCAL_TRACKING_URL", "https://track.example.com/{tracking_number}"),
-            labels_container=_str("LABELS_CONTAINER", "labels"),
-            ship_from={
-                "name": _str("SHIP_FROM_NAME", "Example Shop"),
-                "street": _str("SHIP_FROM_STREET", "Stationsplein"),
-                "house_number": _str("SHIP_FROM_HOUSE_NUMBER", "1"),
-                "postal_code": _str("SHIP_FROM_POSTAL_CODE", "1012AB"),
-                "city": _str("SHIP_FROM_CITY", "Amsterdam"),
-                "country": _str("SHIP_FROM_COUNTRY", "NL"),
-            },
-            default_parcel_weight_grams=_int("DEFAULT_PARCEL_WEIGHT_GRAMS", 1000),
-            tracking_interval_minutes=_float("TRACKING_INTERVAL_MINUTES", 240.0),
-            tracking_silent_days=_float("TRACKING_SILENT_DAYS", 5.0),
-            side_effect_lease_seconds=_float("SIDE_EFFECT_LEASE_SECONDS", 120.0),
-            email_provider=_choice("EMAIL_PROVIDER", "local", {"local", "sendgrid", "acs"}),
-            email_from=_str("EMAIL_FROM", "shop@example.com"),
-            email_from_name=_str("EMAIL_FROM_NAME", "Example Shop"),
-            sendgrid_api_base_url=_str("SENDGRID_API_BASE_URL", "https://api.sendgrid.com/v3"),
-            sendgrid_api_key=os.environ.get("SENDGRID_API_KEY", ""),
-            acs_connection_string=os.environ.get("ACS_CONNECTION_STRING", ""),
-            email_outbox_dir=_str("EMAIL_OUTBOX_DIR", ".local/emails"),
-            email_templates_dir=os.environ.get("EMAIL_TEMPLATES_DIR", "").strip(),
-            shop_name=_str("SHOP_NAME", "Example Shop"),
-            shop_url=_str("SHOP_URL", "https://shop.example.com"),
-        )
+class PaymentsSettings(Section):
+    payment_checks_queue: QueueName = Field("payment-checks", description="payment work items, from the scan and the webhooks (**required**)")
+    mollie_api_base_url: Url = Field("https://api.mollie.com/v2", description="Mollie API (the sandbox locally)")
+    mollie_api_key: Secret = Field("", description="`test_…` or `live_…` API key")
+    stripe_api_base_url: Url = Field("https://api.stripe.com/v1", description="Stripe API (the sandbox locally)")
+    stripe_api_key: Secret = Field("", description="`sk_test_…` or `sk_live_…` secret key")
+    stripe_webhook_secret: Secret = Field("", description=(
+        "the endpoint's signing secret (`whsec_…`): when set, every Stripe webhook call must carry a valid `Stripe-Signature`"
+        " no older than 5 minutes, else 400 before any provider call"))
+    payment_first_check_minutes: Minutes = Field(2.0, description="first check after a payment started")
+    payment_backoff_base_minutes: Minutes = Field(5.0, description="per-order backoff of later checks (5, 10, 20, … minutes)")
+    payment_backoff_max_minutes: Minutes = Field(360.0, description="the backoff's cap")
+    payment_window_hours: Hours = Field(72.0, description="after this, an order with no money in flight is cancelled (confirmed with the provider first)")
+    late_payment_watch_days: Days = Field(30.0, description="how long open attempts of a cancelled order are still watched for a late payment")
+
+
+class InventorySettings(Section):
+    stock_updates_queue: QueueName = Field("stock-updates", description="inventory work items, one per product with unapplied events (**required**)")
+
+
+class CleanupSettings(Section):
+    cleanup_queue: QueueName = Field("cleanup-work", description="clean-up work items, chunks of checkouts or leads (**required**)")
+    cleanup_mode: Literal["archive", "delete"] = Field(
+        "archive", description="`archive` (abandoned checkouts with contact details become leads) or `delete`")
+    abandoned_after_hours: Hours = Field(24.0, description="idle time after which a checkout is abandoned")
+    empty_cart_after_hours: Hours = Field(2.0, description="idle time after which an empty cart is deleted")
+    lead_retention_days: Days = Field(90.0, description="leads older than this are purged")
+    cleanup_chunk: Annotated[int, Field(ge=1, le=100)] = Field(50, description="checkouts per work item (one transaction each)")
+    cleanup_max_per_run: Annotated[int, Field(ge=1, le=10_000_000)] = Field(20_000, description="checkouts per run (the next run continues)")
+
+
+class ShippingSettings(Section):
+    label_requests_queue: QueueName = Field("label-requests", description="label work items (**required**)")
+    tracking_queue: QueueName = Field("tracking-checks", description="tracking work items (**required**)")
+    carrier: Literal["local", "sendcloud", "postnl"] = Field("local", description="`local` (a PDF label, no account), `sendcloud` or `postnl`")
+    sendcloud_api_base_url: Url = Field("https://panel.sendcloud.sc/api/v2", description="Sendcloud API v2")
+    sendcloud_public_key: Secret = Field("", description="Sendcloud public key (HTTP Basic user)")
+    sendcloud_secret_key: Secret = Field("", description="Sendcloud secret key")
+    sendcloud_shipping_method_id: Annotated[int, Field(ge=1)] = Field(8, description="the Sendcloud shipping method of new parcels")
+    postnl_api_base_url: Url = Field("https://api.postnl.nl", description="PostNL API")
+    postnl_api_key: Secret = Field("", description="PostNL API key")
+    postnl_customer_code: str = Field("DEVC", description="PostNL customer code")
+    postnl_customer_number: str = Field("11223344", description="PostNL customer number")
+    postnl_product_code: str = Field("3085", description="PostNL product code of new shipments")
+    local_tracking_url: str = Field("https://track.example.com/{tracking_number}", description="tracking URL of the local carrier")
+    labels_container: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")] = Field(
+        "labels", description="blob container of label PDFs")
+    ship_from_name: str = Field("Example Shop", description="sender on labels")
+    ship_from_street: str = Field("Stationsplein", description="sender street")
+    ship_from_house_number: str = Field("1", description="sender house number")
+    ship_from_postal_code: str = Field("1012AB", description="sender postal code")
+    ship_from_city: str = Field("Amsterdam", description="sender city")
+    ship_from_country: str = Field("NL", description="sender country (ISO 3166 alpha-2)")
+    default_parcel_weight_grams: Annotated[int, Field(ge=1, le=100_000)] = Field(1000, description="weight of an order that names none")
+    tracking_interval_minutes: Minutes = Field(240.0, description="how often a shipment is asked for its status")
+    tracking_silent_days: Days = Field(5.0, description="a shipment without news this long is flagged")
+
+    @property
+    def ship_from(self) -> dict[str, str]:
+        return {"name": self.ship_from_name, "street": self.ship_from_street, "house_number": self.ship_from_house_number,
+                "postal_code": self.ship_from_postal_code, "city": self.ship_from_city, "country": self.ship_from_country}
+
+
+class NotificationsSettings(Section):
+    notifications_queue: QueueName = Field("notifications", description="e-mail work items (**required**)")
+    email_provider: Literal["local", "sendgrid", "acs"] = Field(
+        "local", description="`local` (a folder of .eml files; refused on Azure), `sendgrid` or `acs`")
+    email_from: str = Field("shop@example.com", description="sender address")
+    email_from_name: str = Field("Example Shop", description="sender name")
+    sendgrid_api_base_url: Url = Field("https://api.sendgrid.com/v3", description="SendGrid v3 API")
+    sendgrid_api_key: Secret = Field("", description="SendGrid API key")
+    acs_connection_string: Secret = Field("", description="`endpoint=https://…;accesskey=…` of the Communication Services resource")
+    email_outbox_dir: str = Field(".local/emails", description="folder of the local mailbox")
+    email_templates_dir: str = Field("", description="folder whose files override the built-in templates one by one")
+    shop_name: str = Field("Example Shop", description="the shop's name in e-mails")
+    shop_url: Url = Field("https://shop.example.com", description="the shop's address in e-mails")
+
+
+FAMILIES: tuple[type[Section], ...] = (SharedSettings, PaymentsSettings, InventorySettings, CleanupSettings, ShippingSettings, NotificationsSettings)
+
+
+class Settings(SharedSettings, PaymentsSettings, InventorySettings, CleanupSettings, ShippingSettings, NotificationsSettings):
+    """Every section in one object: `get_settings().payment_window_hours`."""
+
+    @cached_property
+    def storage(self) -> StorageAccess:
+        return StorageAccess.from_env()
+
+    @property
+    def storage_connection(self) -> str:
+        return self.storage.connection_string  # "" when storage is reached with an identity
 
     def queues(self) -> list[str]:
         """Every queue the app reads or writes (the host adds `<queue>-poison` itself)."""
@@ -234,6 +207,20 @@ class Settings:
         """Table names are alphanumeric; the prefix lets several shops or test runs share an account."""
         return f"{self.table_prefix}{name}"
 
+    @classmethod
+    def from_env(cls) -> "Settings":
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise SettingsError("; ".join(_describe(error) for error in exc.errors())) from None
+
+
+def _describe(error: Any) -> str:
+    name = str(error["loc"][0]).upper() if error["loc"] else "(settings)"
+    given = error.get("input")
+    shown = "" if name.endswith(("_KEY", "_SECRET", "_STRING")) else f" (got {given!r})"
+    return f"{name}: {error['msg']}{shown}"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
@@ -243,3 +230,41 @@ def get_settings() -> Settings:
 def reload_settings() -> Settings:
     get_settings.cache_clear()
     return get_settings()
+
+
+# Settings only the Functions host, the worker or the local tooling read, documented beside ours.
+PLATFORM_SETTINGS = (
+    ("AzureWebJobsStorage", "`UseDevelopmentStorage=true`", "storage account connection string (Azurite locally); leave it out to use an identity"),
+    ("AzureWebJobsStorage__accountName`, `__credential`, `__clientId", "–", "identity-based storage, as the host reads it"),
+    ("AZURE_CLIENT_ID", "–", "the user-assigned managed identity (storage and Application Insights)"),
+    ("APPLICATIONINSIGHTS_CONNECTION_STRING", "–", "turns on telemetry to Application Insights"),
+    ("PYTHON_THREADPOOL_THREAD_COUNT", "sample and Bicep `16` (worker default: min(32, cores + 4))",
+     "the Python worker's one thread pool, shared by every sync function; the local runner uses the same setting and default"),
+    ("PAYMENTS_SCAN_SCHEDULE", "**required** (sample `0 */2 * * * *`)", "NCRONTAB schedule of the payment due scan"),
+    ("SHIPPING_LABELS_SCHEDULE", "**required** (sample `0 */5 * * * *`)", "NCRONTAB schedule of the label scan"),
+    ("TRACKING_SCAN_SCHEDULE", "**required** (sample `0 */15 * * * *`)", "NCRONTAB schedule of the tracking scan"),
+    ("INVENTORY_SCAN_SCHEDULE", "**required** (sample `0 * * * * *`)", "NCRONTAB schedule of the inventory scan"),
+    ("CLEANUP_SCAN_SCHEDULE", "**required** (sample `0 0 * * * *`)", "NCRONTAB schedule of the clean-up scan (hourly)"),
+    ("LOCAL_FUNCTION_KEY", "random", "the function key of the local runner's HTTP routes (8 characters or more)"),
+)
+
+
+def settings_reference() -> str:
+    """docs/settings.md, generated from the models (a test keeps the committed page in step)."""
+    lines = ["# Settings", "",
+             "Generated from `ecommerce_tasks/settings.py` by `autopilot settings-doc > docs/settings.md`: edit the models, not this page.",
+             "", "Every setting is an app setting (an environment variable). `local.settings.sample.json` lists them all with safe",
+             "local defaults; copy it to `local.settings.json` (git-ignored) for `func start`. A blank value means the default.",
+             "Minutes, hours and days take fractions (`0.5`). An invalid value stops the app with the setting's name and what is",
+             "allowed. The queue names and schedules marked **required** are binding expressions (`%NAME%`): the host has no",
+             "default for them, so the app (under the host, and `autopilot serve`) refuses to start, naming each one missing.", ""]
+    lines += ["## Host and platform", "", "| setting | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {default} | {meaning} |" for name, default, meaning in PLATFORM_SETTINGS]
+    for section in FAMILIES:
+        title = section.__name__.removesuffix("Settings")
+        lines += ["", f"## {title}", "", "| setting | default | meaning |", "|---|---|---|"]
+        for name, field in section.model_fields.items():
+            default = field.default
+            shown = "–" if default in ("", None) else f"`{default}`"
+            lines.append(f"| `{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(lines) + "\n"

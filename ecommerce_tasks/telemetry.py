@@ -14,7 +14,6 @@ provider, metrics per family, and log records that carry the ids an operator sea
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import os
@@ -24,6 +23,8 @@ from typing import Any
 
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
+
+from . import context
 
 TRACE_KEY = "_trace"
 RUN_KEY = "run_id"
@@ -36,7 +37,6 @@ ITEMS = meter.create_counter(
 )
 PROVIDER_LATENCY = meter.create_histogram("autopilot.provider.latency", unit="ms", description="provider HTTP calls, by provider and status")
 
-_entity: contextvars.ContextVar[str | None] = contextvars.ContextVar("entity", default=None)
 _configured = False
 
 
@@ -92,11 +92,9 @@ def count(stage: str, family: str, amount: int = 1) -> None:
 
 def with_trace(payload: dict[str, Any]) -> dict[str, Any]:
     """The payload plus the current trace context and timer run id (nothing when there are none)."""
-    from .runs import current_run_id
-
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    if run_id := current_run_id():
+    if run_id := context.run_id.get():
         carrier[RUN_KEY] = run_id
     return {**payload, TRACE_KEY: carrier} if carrier else payload
 
@@ -124,14 +122,6 @@ def split_message(body: str) -> Received:
     return Received(json.dumps(data, separators=(",", ":")), propagate.extract(carrier), entity, run_id)
 
 
-def set_entity(entity: str | None) -> contextvars.Token:
-    return _entity.set(entity)
-
-
-def reset_entity(token: contextvars.Token) -> None:
-    _entity.reset(token)
-
-
 def _max_dequeue_count() -> int:
     try:
         host = json.loads((Path(__file__).parent.parent / "host.json").read_text())
@@ -154,12 +144,9 @@ def _install_record_factory() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         if record.name.startswith("ecommerce_tasks"):
-            from .runs import current_run_id
-            from .work import current_message_id
-
-            record.run_id = current_run_id()
-            record.message_id = current_message_id()
-            record.entity_id = _entity.get()
+            record.run_id = context.run_id.get()
+            record.message_id = context.message_id.get()
+            record.entity_id = context.entity.get()
             try:
                 record.msg, record.args = mask_text(record.getMessage()), ()
             except (TypeError, ValueError):

@@ -11,7 +11,6 @@ Failure records are keyed by queue and a hash of the body, so an operator listin
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import logging
 import threading
@@ -22,7 +21,7 @@ from typing import TypeVar
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from . import telemetry
+from . import context, telemetry
 
 from .logs import mask_text
 from .settings import get_settings
@@ -31,16 +30,6 @@ from .storage import table_client
 log = logging.getLogger("ecommerce_tasks.work")
 
 M = TypeVar("M", bound=BaseModel)
-
-# The id of the queue message being processed. It stays the same across redeliveries of that
-# message (a duplicate copy has another), so a worker can tell its own earlier, crashed try from a
-# concurrent duplicate.
-_current_message_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_message_id", default=None)
-
-
-def current_message_id() -> str | None:
-    return _current_message_id.get()
-
 
 # How the last message processed on this thread ended: "processed" or "rejected" (completed
 # either way, so a host cannot tell them apart), or "failed". The local runner reports it.
@@ -82,7 +71,7 @@ def parse(model: type[M] | TypeAdapter, body: str, what: str | None = None) -> M
         return model.model_validate_json(body)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()[:5])
-        raise PermanentError(f"invalid {what or model.__name__}: {problems}") from None
+        raise PermanentError(f"invalid {what or getattr(model, '__name__', 'message')}: {problems}") from None
     except (RecursionError, ValueError) as exc:
         raise PermanentError(f"invalid {what or getattr(model, '__name__', 'message')}: malformed JSON ({type(exc).__name__})") from None
 
@@ -117,21 +106,14 @@ def failure_for(queue: str, body: str) -> dict | None:
 
 def process(queue: str, message_id: str, body: str, dequeue_count: int, handler: Callable[[str], object]) -> None:
     """Runs handler(body) with the failure rules above, in a span that continues the sender's trace."""
-    from .runs import reset_run_id, set_run_id
-
     received = telemetry.split_message(body)
     family = telemetry.family_of(queue)
-    tokens = (_current_message_id.set(message_id), telemetry.set_entity(received.entity), set_run_id(received.run_id))
-    attributes = {"messaging.destination.name": queue, "messaging.message.id": message_id, "autopilot.family": family,
+    attributes: dict[str, str | int] = {"messaging.destination.name": queue, "messaging.message.id": message_id, "autopilot.family": family,
                   "autopilot.dequeue_count": dequeue_count, "autopilot.entity": received.entity or "",
                   "autopilot.run_id": received.run_id or ""}
-    try:
-        with telemetry.tracer.start_as_current_span(f"process {queue}", context=received.sender, kind=SpanKind.CONSUMER, attributes=attributes):
-            _run(queue, message_id, body, received.body, dequeue_count, handler, family)
-    finally:
-        _current_message_id.reset(tokens[0])
-        telemetry.reset_entity(tokens[1])
-        reset_run_id(tokens[2])
+    with context.working_on(message=message_id, about=received.entity, run=received.run_id), \
+            telemetry.tracer.start_as_current_span(f"process {queue}", context=received.sender, kind=SpanKind.CONSUMER, attributes=attributes):
+        _run(queue, message_id, body, received.body, dequeue_count, handler, family)
 
 
 def _run(queue: str, message_id: str, body: str, text: str, dequeue_count: int, handler: Callable[[str], object], family: str) -> None:

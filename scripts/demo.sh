@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m ecommerce_tasks demo "$@"
+exec .venv/bin/autopilot demo "$@"

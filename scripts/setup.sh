@@ -7,6 +7,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+# This checkout itself, editable: puts the `autopilot` command (the local host and operator CLI) on .venv/bin.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 if [ ! -x node_modules/.bin/azurite ]; then
   npm ci --no-audit --no-fund --silent
 fi

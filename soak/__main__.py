@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 from azure.storage.queue import QueueClient
 
-from ecommerce_tasks.devtools import Azurite, connection_string, local_environment, stop_process
+from autopilot_local.devtools import Azurite, connection_string, local_environment, stop_process
 from ecommerce_tasks.http import close_http_client
 from ecommerce_tasks.orders import load_order
-from ecommerce_tasks.sandbox import SandboxClient, SandboxServer
+from autopilot_sandbox import SandboxClient, SandboxServer
 from ecommerce_tasks.settings import get_settings, reload_settings
 from ecommerce_tasks.storage import queue_client
 
@@ -57,7 +57,7 @@ def soak_environment(tag: str, sandbox: SandboxServer) -> dict[str, str]:
         "PAYMENT_BACKOFF_BASE_MINUTES": "0.03",
         "PAYMENT_BACKOFF_MAX_MINUTES": "0.1",
         "PAYMENT_WINDOW_HOURS": "0.006",  # about 20 seconds
-        "PAYMENT_LEASE_MINUTES": "0.25",
+        "LEASE_MINUTES": "0.25",
         "ABANDONED_AFTER_HOURS": "0.005",
         "EMPTY_CART_AFTER_HOURS": "0.005",
         "HTTP_TIMEOUT_SECONDS": "1",
@@ -78,7 +78,7 @@ class Runner:
 
     def start(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "ecommerce_tasks", "--log-level", "INFO", "serve", "--port", str(HTTP_PORT),
+            [sys.executable, "-m", "autopilot_local", "--log-level", "INFO", "serve", "--port", str(HTTP_PORT),
              "--visibility-timeout", "1", "--message-lease", "15"],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )

@@ -7,11 +7,12 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from ecommerce_tasks.cleanup.model import leads_table, load_checkout
+from ecommerce_tasks.cleanup.model import load_checkout
+from ecommerce_tasks.leads import leads_table
 from ecommerce_tasks.inventory.model import ledger, load_product
 from ecommerce_tasks.orders import load_order
-from ecommerce_tasks.poison import list_poisoned
-from ecommerce_tasks.sandbox import SandboxClient
+from autopilot_local.poison import list_poisoned
+from autopilot_sandbox import SandboxClient
 from ecommerce_tasks.settings import get_settings
 from ecommerce_tasks.storage import queue_client, take_all
 from ecommerce_tasks.work import failure_for

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ecommerce_tasks.sandbox import SandboxClient
+from autopilot_sandbox import SandboxClient
 
 # name -> (provider, scripted statuses of each attempt, what the order must end as)
 SCENARIOS: dict[str, tuple[str, list[list[str]], str]] = {

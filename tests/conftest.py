@@ -10,10 +10,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ecommerce_tasks.devtools import Azurite, local_environment
+import function_app  # noqa: F401  - wires the families together, as the host's import of it does
+from autopilot_local.devtools import Azurite, local_environment
 from ecommerce_tasks.http import close_http_client
-from ecommerce_tasks.runner import HostConfig, LocalHost
-from ecommerce_tasks.sandbox import SandboxClient, SandboxServer
+from autopilot_local.runner import HostConfig, LocalHost
+from autopilot_sandbox import SandboxClient, SandboxServer
 from ecommerce_tasks.settings import reload_settings
 from ecommerce_tasks.storage import REQUEST_COUNTER, queue_client, take_all
 

@@ -4,7 +4,7 @@ import base64
 import json
 
 from ecommerce_tasks.orders import load_order
-from ecommerce_tasks.poison import list_poisoned, replay
+from autopilot_local.poison import list_poisoned, replay
 from ecommerce_tasks.work import failure_for
 from tests.conftest import drain_outcomes, function, payment_ref, place, send_raw
 

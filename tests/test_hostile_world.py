@@ -16,14 +16,14 @@ import httpx
 import pypdfium2
 import pytest
 
-from ecommerce_tasks import runner as runner_module
+from autopilot_local import runner as runner_module
 from ecommerce_tasks.http import close_http_client, request_json
 from ecommerce_tasks.logs import mask_text
 from ecommerce_tasks.notifications.render import render
 from ecommerce_tasks.orders import load_order
 from ecommerce_tasks.providers.email import Email, LocalMailbox
 from ecommerce_tasks.settings import reload_settings
-from ecommerce_tasks.shipping.label_pdf import render_label
+from ecommerce_tasks.providers.label_pdf import render_label
 from ecommerce_tasks.shipping.model import load_shipment
 from ecommerce_tasks.storage import container_client, read_blob
 from ecommerce_tasks.work import failures_table
@@ -295,7 +295,7 @@ def test_poison_list_masks_bodies_and_shows_the_real_tries(host, env):
     from ecommerce_tasks.storage import queue_client
 
     queue_client(env.payment_checks_queue + "-poison").send_message(json.dumps(body))
-    printed = subprocess.run([sys.executable, "-m", "ecommerce_tasks", "poison", "list", "--queue", env.payment_checks_queue],
+    printed = subprocess.run([sys.executable, "-m", "autopilot_local", "poison", "list", "--queue", env.payment_checks_queue],
                              capture_output=True, text=True, timeout=120)
     assert printed.returncode == 0, printed.stderr
     assert "(tries 5)" in printed.stdout and "rene.o@example.com" not in printed.stdout and "Secret" not in printed.stdout
@@ -404,14 +404,14 @@ def test_a_blank_function_key_is_never_the_key(env, monkeypatch):
 def test_the_function_key_is_never_logged(host, api, caplog):
     import logging
 
-    caplog.set_level(logging.DEBUG, logger="ecommerce_tasks.runner")
+    caplog.set_level(logging.DEBUG, logger="autopilot_local.runner")
     httpx.post(str(api.base_url).rstrip("/") + "/payments/webhook/mollie?code=test-function-key", data={"id": "tr_nokey0001"})
     assert "test-function-key" not in caplog.text and "code=***" in caplog.text
 
 
 def test_serve_refuses_to_start_without_its_queue_settings(env, monkeypatch, tmp_path):
     environment = {k: v for k, v in __import__("os").environ.items() if k not in {"PAYMENT_CHECKS_QUEUE", "TRACKING_SCAN_SCHEDULE"}}
-    done = subprocess.run([sys.executable, "-m", "ecommerce_tasks", "serve", "--port", "0"], env=environment, cwd=Path(__file__).parent.parent,
+    done = subprocess.run([sys.executable, "-m", "autopilot_local", "serve", "--port", "0"], env=environment, cwd=Path(__file__).parent.parent,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "PAYMENT_CHECKS_QUEUE" in done.stderr and "TRACKING_SCAN_SCHEDULE" in done.stderr and "KeyError" not in done.stderr

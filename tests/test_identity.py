@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from ecommerce_tasks.devtools import Azurite
+from autopilot_local.devtools import Azurite
 from ecommerce_tasks.settings import StorageAccess, reload_settings
 from tests.conftest import order_event, payment_ref
 
@@ -141,7 +141,7 @@ def test_the_whole_path_runs_on_a_managed_identity_without_any_key(env, sandbox,
                                                      "postal_code": "1012 LG", "city": "Amsterdam", "country": "NL"}))
     # A process of its own, started with this environment, as a Function App's worker would be:
     # timers fan out with the async client, workers use the sync ones, the label goes to a blob.
-    subprocess.run([sys.executable, "-m", "ecommerce_tasks", "run", "--once"], check=True, timeout=300, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "autopilot_local", "run", "--once"], check=True, timeout=300, cwd=ROOT)
 
     record = load_order("o-identity")
     assert record.order.status == "paid" and record.shipment["state"] == "created"

@@ -167,7 +167,7 @@ def test_a_crash_after_applying_converges_on_rerun(host, env, monkeypatch):
         apply_stock(ApplyMessage(sku="MUG"))
     monkeypatch.undo()
     intake.apply(stock("in", "delivery_received", quantity=4))  # and the shop replays the event
-    later = datetime.now(timezone.utc) + timedelta(minutes=env.payment_lease_minutes + 1)
+    later = datetime.now(timezone.utc) + timedelta(minutes=env.lease_minutes + 1)
     apply_stock(ApplyMessage(sku="MUG"), now=later)  # the crashed worker's outbox lease is over
     current, rows = assert_ledger_adds_up("MUG")
     assert current.on_hand == 4 and len(rows) == 1

@@ -169,7 +169,7 @@ def test_send_notification_without_a_queue_message_still_claims(env, sandbox, mo
 
 
 def test_an_abandoned_cart_with_consent_gets_one_reminder_and_the_lead_says_so(host, env, sandbox, monkeypatch):
-    from ecommerce_tasks.cleanup.model import leads_table
+    from ecommerce_tasks.leads import leads_table
     from tests.test_cleanup import checkout
 
     use(monkeypatch, EMAIL_PROVIDER="sendgrid")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ecommerce_tasks.poison import list_poisoned, purge, replay
+from autopilot_local.poison import list_poisoned, purge, replay
 from ecommerce_tasks.runs import last_runs
 from tests.conftest import function, payment_ref, place, send_raw
 from tests.test_shipping import ADDRESS, make_labels, paid_order
@@ -43,14 +43,14 @@ def test_status_shows_runs_states_due_work_and_queues(host, env, sandbox):
     make_labels(host)
     send_raw(env.payment_checks_queue, "{broken")
     host.drain(function(host, "payments_check"))
-    result = subprocess.run([sys.executable, "-m", "ecommerce_tasks", "status", "--json", "--no-progress"],
+    result = subprocess.run([sys.executable, "-m", "autopilot_local", "status", "--json", "--no-progress"],
                             capture_output=True, text=True, check=True)
     report = json.loads(result.stdout)
     assert report["runs"]["shipping_labels_scan"][0]["enqueued"] == 1
     assert report["states"]["orders"] == {"paid": 1}
     assert report["states"]["shipments"] == {"label_created": 1}
     assert report["queues"][env.payment_checks_queue]["failure records"] == 1
-    text = subprocess.run([sys.executable, "-m", "ecommerce_tasks", "status", "--no-progress"], capture_output=True, text=True, check=True)
+    text = subprocess.run([sys.executable, "-m", "autopilot_local", "status", "--no-progress"], capture_output=True, text=True, check=True)
     assert "payments_scan" in text.stdout and "Orders: 1 paid" in text.stdout
 
 
@@ -64,7 +64,7 @@ def test_poison_purge_deletes_only_what_is_named_and_needs_yes(host, env, sandbo
     host.drain(function(host, "payments_check"))
     poisoned = list_poisoned(env.payment_checks_queue)
     assert len(poisoned) == 2
-    refused = subprocess.run([sys.executable, "-m", "ecommerce_tasks", "poison", "purge", "--queue", env.payment_checks_queue],
+    refused = subprocess.run([sys.executable, "-m", "autopilot_local", "poison", "purge", "--queue", env.payment_checks_queue],
                              capture_output=True, text=True)
     assert refused.returncode == 2 and len(list_poisoned(env.payment_checks_queue)) == 2
     assert purge(env.payment_checks_queue, poisoned[0].message_id) == 1

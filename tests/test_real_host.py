@@ -17,7 +17,7 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
-from ecommerce_tasks.runner import LocalHost, next_run_delay, worker_pool_size
+from autopilot_local.runner import LocalHost, next_run_delay, worker_pool_size
 from ecommerce_tasks.storage import queue_client, table_client
 from tests.conftest import order_event, payment_ref, send_raw
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).parent.parent
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ecommerce_tasks", *args], capture_output=True, text=True, timeout=300,
+    return subprocess.run([sys.executable, "-m", "autopilot_local", *args], capture_output=True, text=True, timeout=300,
                           env=env or dict(os.environ), cwd=cwd)
 
 
@@ -143,11 +143,12 @@ READ_ONLY_PROBE = """
 import os, sys
 from datetime import datetime, timedelta, timezone
 sys.path.insert(0, os.getcwd())
-import function_app
+import function_app  # the app from the read-only package; the tooling below from the checkout
+sys.path.append(os.environ["REPO_ROOT"])
 from ecommerce_tasks.intake import ShopIntake
 from ecommerce_tasks.orders import load_order
-from ecommerce_tasks.runner import HostConfig, LocalHost
-from ecommerce_tasks.sandbox import SandboxClient
+from autopilot_local.runner import HostConfig, LocalHost
+from autopilot_sandbox import SandboxClient
 now = datetime.now(timezone.utc)
 SandboxClient(os.environ["SANDBOX_URL"]).payment("mollie", "tr_readonly01", ["paid"])
 ShopIntake().send({"type": "order.placed", "event_id": "e-ro", "order_id": "o-ro", "placed_at": (now - timedelta(minutes=30)).isoformat(),
@@ -181,7 +182,8 @@ def test_on_azure_the_local_mailbox_is_refused_and_the_app_runs_from_a_read_only
         pytest.skip("needs unshare(1) for a read-only mount")
     source = read_only_copy(tmp_path)
     azure = {**os.environ, "WEBSITE_SITE_NAME": "shop-prod", "FUNCTIONS_WORKER_RUNTIME": "python", "EMAIL_PROVIDER": "local",
-             "EMAIL_OUTBOX_DIR": ".local/emails", "SANDBOX_URL": sandbox_server.url, "PYTHONDONTWRITEBYTECODE": "1"}
+             "EMAIL_OUTBOX_DIR": ".local/emails", "SANDBOX_URL": sandbox_server.url, "PYTHONDONTWRITEBYTECODE": "1",
+             "REPO_ROOT": str(ROOT)}
     refused = run_read_only(source, tmp_path / "mnt1", "import function_app", azure)
     if "Operation not permitted" in refused.stderr or "permission denied" in refused.stderr.lower():
         pytest.skip("mounts are not permitted here")

@@ -49,7 +49,7 @@ def test_a_lost_work_item_comes_back_when_its_lease_ends(env, sandbox):
     assert scan_due_payments().enqueued == 3
     queue_client(env.payment_checks_queue).clear_messages()  # the messages are lost
     assert scan_due_payments().enqueued == 0
-    later = datetime.now(timezone.utc) + timedelta(minutes=env.payment_lease_minutes + 1)
+    later = datetime.now(timezone.utc) + timedelta(minutes=env.lease_minutes + 1)
     assert scan_due_payments(now=later).enqueued == 3
 
 
@@ -87,7 +87,7 @@ def test_payment_path_costs_at_most_8_storage_requests_per_order_plus_2_hand_off
 def test_dry_run_reports_and_changes_nothing(host, env, sandbox):
     seed(sandbox, 2, "dry")
     result = subprocess.run(
-        [sys.executable, "-m", "ecommerce_tasks", "run", "--once", "--dry-run", "--task", "payments"],
+        [sys.executable, "-m", "autopilot_local", "run", "--once", "--dry-run", "--task", "payments"],
         capture_output=True, text=True, check=True,
     )
     assert "dry-0: paid" in result.stdout and "dry-1: paid" in result.stdout
@@ -99,7 +99,7 @@ def test_dry_run_reports_and_changes_nothing(host, env, sandbox):
 
 def test_cli_run_once_processes_everything(host, env, sandbox):
     seed(sandbox, 2, "cli")
-    result = subprocess.run([sys.executable, "-m", "ecommerce_tasks", "run", "--once", "--task", "payments"], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-m", "autopilot_local", "run", "--once", "--task", "payments"], capture_output=True, text=True, check=True)
     assert "queue payments_check: 2 processed, 2 ok" in result.stdout
     assert load_order("cli-1").order.status == "paid"
 

@@ -4,7 +4,7 @@ import threading
 import time
 
 from ecommerce_tasks.orders import load_order
-from ecommerce_tasks.runner import HostConfig, LocalHost
+from autopilot_local.runner import HostConfig, LocalHost
 from tests.conftest import order_event, payment_ref, send_raw
 
 

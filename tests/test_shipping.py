@@ -321,7 +321,7 @@ def test_dry_run_previews_labels_and_changes_nothing(host, env, sandbox):
     paid_order(host, env, sandbox, "dry-ok")
     paid_order(host, env, sandbox, "dry-bad", address={**ADDRESS, "city": ""})
     result = subprocess.run(
-        [sys.executable, "-m", "ecommerce_tasks", "run", "--once", "--dry-run", "--task", "shipping"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "autopilot_local", "run", "--once", "--dry-run", "--task", "shipping"], capture_output=True, text=True, check=True
     )
     assert "dry-ok: would create a local label" in result.stdout
     assert "dry-bad: would fail: city is missing" in result.stdout

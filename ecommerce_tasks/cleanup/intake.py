@@ -6,9 +6,10 @@ import logging
 from datetime import datetime, timedelta
 
 from .. import duework
-from ..intake.events import CheckoutCompleted, CheckoutUpdated, ErasureRequested
+from ..shop_events import CheckoutCompleted, CheckoutUpdated, ErasureRequested
 from ..settings import get_settings
-from .model import COMPLETED_ROW, checkouts_table, customer_key, customers_table, delete_rows, leads_table, load_checkout
+from ..leads import leads_table
+from .model import COMPLETED_ROW, checkouts_table, customer_key, customers_table, delete_rows, load_checkout
 
 log = logging.getLogger("ecommerce_tasks.cleanup")
 

@@ -27,10 +27,6 @@ def checkouts_table() -> TableClient:
     return table_client(get_settings().table("checkouts"))
 
 
-def leads_table() -> TableClient:
-    return table_client(get_settings().table("leads"))
-
-
 def customers_table() -> TableClient:
     return table_client(get_settings().table("customers"))
 

@@ -14,13 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import clock, duework
 
-from ..notifications.worker import queue_notification
-from ..outcomes import make_event
+from ..outcomes import make_event, publish
 from ..settings import get_settings
-from ..storage import queue_client
 from .decide import decide, lead_entity, view
 from .intake import CHECKOUTS, LEADS, tombstone_until
-from .model import COMPLETED_ROW, checkouts_table, customer_key, customers_table, delete_rows, leads_table, load_checkout
+from ..leads import leads_table
+from .model import COMPLETED_ROW, checkouts_table, customer_key, customers_table, delete_rows, load_checkout
 
 log = logging.getLogger("ecommerce_tasks.cleanup")
 
@@ -89,7 +88,7 @@ def _clean_checkout(item: CleanupItem, now: datetime, changes: IndexChanges) -> 
     checkout = view(item.id, rows)
     action = decide(checkout, now, get_settings())
     if action.kind == "wait":
-        changes.move(item.id, item.due_key, action.until)
+        changes.move(item.id, item.due_key, action.until or now)
         return "waiting"
     changes.done(item.due_key)
     if action.kind == "keep":
@@ -126,7 +125,7 @@ def _archive(checkout, now: datetime) -> None:
     except ResourceExistsError:
         lead = dict(leads_table().get_entity(checkout.checkout_id, "lead"))  # keep the first
         # Announced by whoever created it, unless that worker died before it could (lease over).
-        stale = now - datetime.fromisoformat(lead["archived_at"]) > timedelta(minutes=get_settings().payment_lease_minutes)
+        stale = now - datetime.fromisoformat(lead["archived_at"]) > timedelta(minutes=get_settings().lease_minutes)
         announce = not lead.get("announced") and stale
     key = customer_key(checkout.email)
     customers_table().upsert_entity({"PartitionKey": key, "RowKey": f"lead|{checkout.checkout_id}"})
@@ -136,10 +135,9 @@ def _archive(checkout, now: datetime) -> None:
     data = {k: lead[k] for k in ("email", "name", "reminder", "cart_url", "value", "currency", "last_step")}
     data["items"] = json.loads(lead["items"])
     if announce:
-        event = make_event("lead.created", {"checkout_id": checkout.checkout_id}, now, data)
-        queue_client(get_settings().shop_outcomes_queue).send_message(json.dumps(event, separators=(",", ":")))
-        if lead["reminder"] == "due":
-            queue_notification(event)  # the one reminder; a repeat after a crash is caught by the e-mail ledger
+        # To the shop and to whoever subscribed (the one reminder, when due; a repeat after a crash
+        # is caught by the e-mail ledger).
+        publish(make_event("lead.created", {"checkout_id": checkout.checkout_id}, now, data))
         leads_table().update_entity({"PartitionKey": checkout.checkout_id, "RowKey": "lead", "announced": True})
 
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel
 
 from ..settings import get_settings
 from ..storage import enqueue
-from .apply import ShopEventModel, apply_event, parse_event
+from ..shop_events import ShopEventModel
+from .apply import apply_event, parse_event
 
 
 class ShopIntake:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..intake.events import StockChanged
+from ..shop_events import StockChanged
 from ..outcomes import make_event
 from .model import LEDGER, Product
 
@@ -42,7 +42,7 @@ def _apply_one(product: Product, event: StockChanged, now: datetime, events: lis
         if counted_already:
             notes.append(f"older than the recount at {product.last_recount_at}: ignored")
         else:
-            delta_on_hand = event.counted - product.on_hand
+            delta_on_hand = (event.counted or 0) - product.on_hand  # a recount always carries `counted`
             product.last_recount_at = event.occurred_at.isoformat()
     elif event.kind in PHYSICAL and counted_already:
         notes.append(f"happened before the recount at {product.last_recount_at}, which counted it")

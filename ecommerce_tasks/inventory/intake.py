@@ -9,7 +9,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import UpdateMode
 
 from .. import clock, duework
-from ..intake.events import ProductUpserted, StockChanged
+from ..shop_events import ProductUpserted, StockChanged
 
 from ..work import RetryLater
 from .model import INBOX, PRODUCT_ROW, Product, stock_table
@@ -27,11 +27,18 @@ def upsert_product(event: ProductUpserted) -> None:
         "low_stock_threshold": event.low_stock_threshold,
     }
     try:
-        stock_table().create_entity(Product(sku=event.sku, **settings).to_entity())
+        stock_table().create_entity(Product(sku=event.sku, name=event.name, allow_backorders=event.allow_backorders,
+                                            sell_threshold=event.sell_threshold, low_stock_threshold=event.low_stock_threshold).to_entity())
     except ResourceExistsError:
         stock_table().update_entity({"PartitionKey": event.sku, "RowKey": PRODUCT_ROW, **settings}, mode=UpdateMode.MERGE)
     # Thresholds may have changed what is sellable: let the worker re-evaluate availability.
     _make_due(event.sku)
+
+
+def on_stock_event(event: dict[str, Any]) -> None:
+    """Takes a stock change another family published on the `stock` route (an order's stock
+    reserved or released by payments); a product not kept here is skipped."""
+    record_stock_event(event["data"], unknown_product_ok=True)
 
 
 def record_stock_event(event: StockChanged | dict[str, Any], unknown_product_ok: bool = False) -> bool:

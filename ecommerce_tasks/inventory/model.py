@@ -18,6 +18,7 @@ from azure.core import MatchConditions
 from azure.data.tables import TableClient, UpdateMode
 
 from ..outcomes import OutboxStore
+from ..entities import etag_of, from_entity
 from ..settings import get_settings
 from ..storage import table_client
 
@@ -56,9 +57,7 @@ class Product:
 
     @classmethod
     def from_entity(cls, entity: Any) -> "Product":
-        values = {k: entity.get(k) for k in cls.__dataclass_fields__ if k != "etag" and entity.get(k) is not None}
-        values["outbox"] = json.loads(values.get("outbox") or "[]")
-        return cls(**values, etag=entity.metadata.get("etag"))
+        return from_entity(cls, entity, outbox=json.loads(entity.get("outbox") or "[]"), etag=etag_of(entity))
 
 
 def stock_table() -> TableClient:
@@ -67,7 +66,8 @@ def stock_table() -> TableClient:
 
 def load_product(sku: str) -> tuple[Product | None, list[dict[str, Any]]]:
     """One query: the product row and its unapplied events (not the ledger, which only grows)."""
-    product, inbox = None, []
+    product: Product | None = None
+    inbox: list[dict[str, Any]] = []
     rows = stock_table().query_entities(
         "PartitionKey eq @sku and ( RowKey eq @product or ( RowKey ge @lo and RowKey lt @hi ) )",
         parameters={"sku": sku, "product": PRODUCT_ROW, "lo": INBOX, "hi": INBOX[:-1] + "}"},
@@ -76,7 +76,7 @@ def load_product(sku: str) -> tuple[Product | None, list[dict[str, Any]]]:
         if row["RowKey"] == PRODUCT_ROW:
             product = Product.from_entity(row)
         else:
-            inbox.append(row)
+            inbox.append(row)  # a TableEntity: a dict with its metadata
     return product, inbox
 
 
@@ -91,7 +91,7 @@ def replace_product(product: Product) -> None:
     product.etag = metadata.get("etag")
 
 
-def product_outbox(sku: str) -> OutboxStore:
+def product_outbox(sku: str) -> "OutboxStore[Product]":
     return OutboxStore(f"product {sku}", lambda: load_product(sku)[0], replace_product)
 
 

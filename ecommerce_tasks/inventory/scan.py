@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from .. import clock, duework
@@ -9,7 +10,7 @@ from .. import clock, duework
 from ..settings import get_settings
 from .intake import INVENTORY
 
-def scan_stock_work(now: datetime | None = None, dry_run: bool = False, limit: int = 20_000) -> dict[str, int | list[str]]:
+def scan_stock_work(now: datetime | None = None, dry_run: bool = False, limit: int = 20_000) -> Mapping[str, int | list[str]]:
     now = now or clock.utcnow()
     if dry_run:
         rows = duework.find_due(INVENTORY, now, limit)

@@ -12,7 +12,7 @@ from azure.data.tables import TableTransactionError
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import clock, duework
-from ..intake.events import StockChanged
+from ..shop_events import StockChanged
 from ..outcomes import add_to_outbox, publish_outbox
 from ..work import PermanentError
 from .apply import apply_events

@@ -19,6 +19,7 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import clock
+from ..leads import leads_table
 from ..claims import ClaimResult, claim, owner_id, update
 from ..http import PermanentProviderError
 from ..logs import mask_email, mask_text
@@ -65,6 +66,8 @@ def ledger_table():
 
 def queue_notification(event: dict[str, Any]) -> None:
     """Hands a published event to this family, if it is one the customer hears about."""
+    if event["type"] == "lead.created" and (event.get("data") or {}).get("reminder") != "due":
+        return  # no consent: no reminder
     if event["type"] in TEMPLATES and (event.get("order_id") or event.get("checkout_id")):
         enqueue(
             get_settings().notifications_queue,
@@ -87,8 +90,8 @@ def _recipient(message: NotifyMessage) -> Recipient | None:
             raise PermanentError(f"unknown order {message.order_id!r}")
         context = {"order": {"id": order.order_id, "amount": order.amount, "currency": order.currency, "lines": order.lines}}
         return Recipient(order.customer_email, order.customer_name, context)
-    from ..cleanup.model import leads_table
-
+    if not message.checkout_id:
+        raise PermanentError("a notification names an order or a checkout")
     try:
         lead = leads_table().get_entity(message.checkout_id, "lead")
     except ResourceNotFoundError:
@@ -149,8 +152,6 @@ def send_notification(message: NotifyMessage, now: datetime | None = None, provi
 
 
 def _mark_reminder_sent(checkout_id: str) -> None:
-    from ..cleanup.model import leads_table
-
     try:
         leads_table().update_entity({"PartitionKey": checkout_id, "RowKey": "lead", "reminder": "sent"})  # merge
     except ResourceNotFoundError:

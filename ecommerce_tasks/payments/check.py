@@ -75,6 +75,8 @@ def check_payment(message: CheckMessage, now: datetime | None = None, providers:
 
 
 def _order_of(message: CheckMessage) -> str:
+    if not (message.provider and message.payment_id):
+        raise PermanentError("a check names an order, or a provider and a payment")
     order_id = order_for_payment(message.provider, message.payment_id)
     if order_id is None:
         raise PermanentError(f"unknown {message.provider} payment {message.payment_id!r}")
@@ -89,7 +91,7 @@ def _fetch(record: OrderRecord, providers: dict[str, PaymentProvider], webhook_p
         try:
             fetched[attempt.payment_id] = providers[attempt.provider].fetch(attempt.payment_id)
         except PermanentProviderError as exc:
-            raise PermanentError(f"order {record.order.order_id}: {exc}") from exc
+            raise PermanentError(f"order {record.order.order_id if record.order else '?'}: {exc}") from exc
     return fetched
 
 

@@ -11,10 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 from ..money import format_amount
-from ..orders import STOCK_RELEASE_ROW, Order, OrderRecord, OrderStatus, PaymentAttempt, iso, parse_iso
+from ..orders import STOCK_RELEASE_ROW, Order, OrderRecord, OrderStatus, PaymentAttempt, iso
 from ..outcomes import make_event
 from ..providers.payments import PaymentState, PaymentStatus
 from ..settings import Settings
+
+STOCK_ROUTE = "stock"  # internal events: an order's stock reserved or released
 
 # While one of these is the state of an attempt, the order is never cancelled: money is on its way.
 MONEY_IN_FLIGHT = {PaymentState.PENDING.value, PaymentState.AUTHORIZED.value}
@@ -173,7 +175,7 @@ def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datet
 
 
 def stock_events(order: Order, kind: str, now: datetime) -> list[dict[str, Any]]:
-    """Internal events for the inventory family (routed there by the outbox, not sent to the shop)."""
+    """Internal events on the `stock` route (for whichever family keeps stock; not sent to the shop)."""
     quantities: dict[str, int] = {}
     for line in order.lines:
         quantities[line["sku"]] = quantities.get(line["sku"], 0) + int(line["quantity"])
@@ -186,7 +188,7 @@ def stock_events(order: Order, kind: str, now: datetime) -> list[dict[str, Any]]
             "type": "stock.changed", "event_id": event_id, "sku": sku, "kind": kind, "quantity": quantity,
             "order_id": order.order_id, "occurred_at": now.isoformat(), "note": f"payments: order {order.status}",
         }
-        events.append({**make_event(f"stock.{kind}", {"order_id": order.order_id}, now, data, sku), "route": "inventory"})
+        events.append({**make_event(f"stock.{kind}", {"order_id": order.order_id}, now, data, sku), "route": STOCK_ROUTE})
     return events
 
 
@@ -202,15 +204,19 @@ def _next_check(order: Order, attempts: list[PaymentAttempt], now: datetime, che
             return max(window_ends, now + timedelta(seconds=1))
         candidates = [now + backoff(settings, checks)]
         # Ask once more right after the provider's own expiry rather than on a blind schedule.
-        candidates += [parse_iso(a.expires_at) + timedelta(minutes=1) for a in unfinished if a.expires_at and parse_iso(a.expires_at) > now]
+        candidates += _after_expiries(unfinished, now)
         if window_ends > now:
             candidates.append(window_ends)
         return min(candidates)
     if order.status == OrderStatus.CANCELLED and unfinished:
         # A payment left open when the window closed may still be paid (a bank transfer): watch for it.
-        watch_until = parse_iso(order.cancelled_at) + timedelta(days=settings.late_payment_watch_days)
+        watch_until = datetime.fromisoformat(order.cancelled_at or now.isoformat()) + timedelta(days=settings.late_payment_watch_days)
         if now < watch_until:
-            candidates = [now + backoff(settings, checks), watch_until]
-            candidates += [parse_iso(a.expires_at) + timedelta(minutes=1) for a in unfinished if a.expires_at and parse_iso(a.expires_at) > now]
-            return min(candidates)
+            return min([now + backoff(settings, checks), watch_until, *_after_expiries(unfinished, now)])
     return None
+
+
+def _after_expiries(attempts: list[PaymentAttempt], now: datetime) -> list[datetime]:
+    """A minute after each attempt's own expiry still ahead: worth one more question then."""
+    expiries = [datetime.fromisoformat(a.expires_at) for a in attempts if a.expires_at]
+    return [moment + timedelta(minutes=1) for moment in expiries if moment > now]

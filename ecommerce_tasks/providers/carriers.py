@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -127,8 +127,8 @@ class Sendcloud:
             pdf=b"",
             status=self._status(parcel),
         )
-        label = parcel.get("label") or {}
-        label_url = label.get("label_printer") or (label.get("normal_printer") or [None])[0]
+        links = parcel.get("label") or {}
+        label_url = links.get("label_printer") or (links.get("normal_printer") or [None])[0]
         if not label_url or not isinstance(label_url, str):
             raise LabelNotFetched(self.name, f"parcel {created.parcel_id} has no label (request_label failed)", created)
         try:
@@ -269,7 +269,7 @@ class LocalCarrier:
         return {}
 
     def create_label(self, label: LabelRequest, reserved: Mapping[str, str]) -> CreatedLabel:
-        from ..shipping.label_pdf import render_label
+        from .label_pdf import render_label
 
         # Derived from the order id: creating twice gives the same shipment number and document.
         number = "LOC" + hashlib.sha256(label.order_id.encode()).hexdigest()[:12].upper()
@@ -281,5 +281,8 @@ class LocalCarrier:
         raise NotImplementedError("the local carrier has no tracking")
 
 
+CARRIERS: dict[str, Callable[[Settings], Carrier]] = {"sendcloud": Sendcloud, "postnl": PostNL, "local": LocalCarrier}
+
+
 def carrier_for(settings: Settings, name: str | None = None) -> Carrier:
-    return {"sendcloud": Sendcloud, "postnl": PostNL, "local": LocalCarrier}[name or settings.carrier](settings)
+    return CARRIERS[name or settings.carrier](settings)

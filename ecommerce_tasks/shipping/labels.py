@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from azure.core.exceptions import ResourceModifiedError
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +39,11 @@ class LabelMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     order_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
     due_key: Annotated[str, Field(max_length=200)] | None = None
+
+
+def on_order_paid(event: dict[str, Any]) -> None:
+    """order.paid / order.late_payment: the order is due for its label (a repeat is a no-op)."""
+    schedule_label(event["order_id"], datetime.fromisoformat(event["occurred_at"]))
 
 
 def schedule_label(order_id: str, paid_at: datetime) -> None:

@@ -9,9 +9,11 @@ row, so payment checks and shipping never contend for one ETag, and one query st
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..entities import from_entity
 from ..orders import SHIPMENT_ROW, orders_table
 
 CREATING, CREATED, FAILED = "creating", "created", "failed"
@@ -54,13 +56,10 @@ class Shipment:
         return {"PartitionKey": self.order_id, "RowKey": SHIPMENT_ROW, **data}
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Shipment":
-        values = {k: row.get(k) for k in cls.__dataclass_fields__ if k != "order_id"}
-        for name in JSON_FIELDS:
-            values[name] = json.loads(values[name]) if values[name] else ({} if name == "reserved" else [])
-        values["finished"] = bool(values["finished"])
-        values["stalled"] = bool(values["stalled"])
-        return cls(order_id=row["PartitionKey"], **values)
+    def from_row(cls, row: Mapping[str, Any]) -> "Shipment":
+        decoded = {name: json.loads(row[name]) if row.get(name) else ({} if name == "reserved" else []) for name in JSON_FIELDS}
+        return from_entity(cls, row, order_id=row["PartitionKey"], finished=bool(row.get("finished")),
+                           stalled=bool(row.get("stalled")), **decoded)
 
 
 def replace_shipment(shipment: Shipment) -> None:

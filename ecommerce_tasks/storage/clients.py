@@ -111,13 +111,13 @@ def _credential(access):
 def new_credential(access, asynchronous: bool = False):
     """The identity storage is reached with (only without a connection string): the managed
     identity on Azure, or whatever DefaultAzureCredential finds on a developer's machine."""
-    if asynchronous:
-        from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
-    else:
-        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+    from azure import identity
+    from azure.identity import aio
+
+    kind = aio if asynchronous else identity
     if access.managed_identity:
-        return ManagedIdentityCredential(client_id=access.client_id or None)
-    return DefaultAzureCredential(managed_identity_client_id=access.client_id or None)
+        return kind.ManagedIdentityCredential(client_id=access.client_id or None)
+    return kind.DefaultAzureCredential(managed_identity_client_id=access.client_id or None)
 
 
 def _client(cls, service: str, access, *args: Any, credential: Any = None, **kwargs: Any):

@@ -37,9 +37,10 @@ capture = Capture()
 logging.getLogger("ecommerce_tasks").addHandler(capture)
 logging.getLogger("ecommerce_tasks").setLevel(logging.INFO)
 
-from ecommerce_tasks.intake import ShopIntake  # noqa: E402 - after the providers are set
-from ecommerce_tasks.runner import HostConfig, LocalHost  # noqa: E402
-from ecommerce_tasks.sandbox import SandboxClient  # noqa: E402
+import function_app  # noqa: E402,F401 - after the providers are set; wires the families, as the host's import does
+from ecommerce_tasks.intake import ShopIntake  # noqa: E402
+from autopilot_local.runner import HostConfig, LocalHost  # noqa: E402
+from autopilot_sandbox import SandboxClient  # noqa: E402
 
 sandbox = SandboxClient(sys.argv[1])
 sandbox.payment("mollie", "tr_traced0001", ["paid"])

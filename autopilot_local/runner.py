@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import secrets
+import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -32,12 +33,12 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.storage.queue import QueueClient
 from cronsim import CronSim
 
-from .logs import mask_text
-from .startup import StartupError, problems
-from .work import last_outcome, record_failure
-from .storage.clients import raw_queue_client
+from ecommerce_tasks.logs import mask_text
+from ecommerce_tasks.startup import StartupError, problems
+from ecommerce_tasks.work import last_outcome, record_failure
+from ecommerce_tasks.storage.clients import raw_queue_client
 
-log = logging.getLogger("ecommerce_tasks.runner")
+log = logging.getLogger("autopilot_local.runner")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,6 +143,9 @@ class RunReport:
 
 
 def load_app(module: str = "function_app") -> func.FunctionApp:
+    """The app as the host loads it: function_app.py from the app's folder (the repository root)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     return importlib.import_module(module).app
 
 
@@ -158,8 +162,10 @@ def index_functions(app: func.FunctionApp) -> list[RegisteredFunction]:
         found = []
         for function in app.get_functions():
             trigger = function.get_trigger()
+            if trigger is None:
+                raise ValueError(f"function {function.get_function_name()} has no trigger")
             kind = {"timerTrigger": "timer", "queueTrigger": "queue", "httpTrigger": "http"}[trigger.get_binding_name()]
-            found.append(RegisteredFunction(function.get_function_name(), kind, trigger.name, function.get_user_function(), trigger))
+            found.append(RegisteredFunction(str(function.get_function_name()), kind, trigger.name, function.get_user_function(), trigger))
         _INDEXED[id(app)] = found
     return _INDEXED[id(app)]
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from azure.storage.queue import QueueClient
 from tqdm import tqdm
 
-from .storage.clients import raw_queue_client
-from .work import failure_for
+from ecommerce_tasks.storage.clients import raw_queue_client
+from ecommerce_tasks.work import failure_for
 
 
 @dataclass
@@ -44,7 +44,7 @@ def list_poisoned(queue: str, limit: int = 32) -> list[PoisonedMessage]:
         record = failure_for(queue, body)
         reason = record["reason"] if record else "no failure recorded (failed before the worker ran)"
         # A poisoned copy is new to its queue (dequeue count 0): the tries are those of the original.
-        tries = int(record.get("dequeue_count") or 0) if record else message.dequeue_count
+        tries = int(record.get("dequeue_count") or 0) if record else int(message.dequeue_count or 0)
         found.append(PoisonedMessage(queue, message.id, body, tries, reason))
     return found
 

@@ -1,4 +1,4 @@
-"""Operator commands and the local runner: `python -m ecommerce_tasks --help`."""
+"""Operator commands and the local runner: `autopilot --help`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from .settings import reload_settings
+from ecommerce_tasks.settings import reload_settings
 
 
 def _host(args: argparse.Namespace):
@@ -31,9 +31,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"unknown task(s): {', '.join(sorted(unknown))}; known: {', '.join(host.families())}", file=sys.stderr)
         return 2
     if args.dry_run:
-        from .cleanup.scan import scan_cleanup
-        from .inventory.scan import scan_stock_work
-        from .payments.scan import scan_due_payments
+        from ecommerce_tasks.cleanup.scan import scan_cleanup
+        from ecommerce_tasks.inventory.scan import scan_stock_work
+        from ecommerce_tasks.payments.scan import scan_due_payments
 
         def payments() -> None:
             report = scan_due_payments(dry_run=True)
@@ -43,7 +43,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         def inventory() -> None:
             report = scan_stock_work(dry_run=True)
-            print(f"inventory: {report['found']} due; would apply the pending events of: {', '.join(report['products'])}")
+            products = report["products"]
+            print(f"inventory: {report['found']} due; would apply the pending events of: {', '.join(products if isinstance(products, list) else [])}")
 
         def cleanup() -> None:
             for kind, report in scan_cleanup(dry_run=True).items():
@@ -53,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         print(f"  {action}: {', '.join(ids)}")
 
         def shipping() -> None:
-            from .shipping.scan import scan_labels, scan_tracking
+            from ecommerce_tasks.shipping.scan import scan_labels, scan_tracking
 
             labels = scan_labels(dry_run=True)
             print(f"shipping labels: {labels['found']} due; would do:")
@@ -94,7 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_poison(args: argparse.Namespace) -> int:
-    from .logs import mask_text
+    from ecommerce_tasks.logs import mask_text
     from .poison import list_poisoned, purge, replay
 
     host = _host(args)
@@ -131,7 +132,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import SandboxServer
+    from autopilot_sandbox import SandboxServer
 
     server = SandboxServer(port=args.port).start()
     from .devtools import local_environment
@@ -150,8 +151,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     """Creates every queue, table and container the app uses (each is also made on first use)."""
     from .runner import load_local_settings
-    from .settings import TABLES
-    from .storage import container_client, queue_client, table_client
+    from ecommerce_tasks.settings import TABLES
+    from ecommerce_tasks.storage import container_client, queue_client, table_client
 
     load_local_settings()
     settings = reload_settings()
@@ -170,9 +171,9 @@ def cmd_failures(args: argparse.Namespace) -> int:
     """Rejected and failed messages with their reasons (customer data masked when recorded)."""
     from datetime import datetime, timezone
 
-    from .logs import mask_text
+    from ecommerce_tasks.logs import mask_text
     from .runner import load_local_settings
-    from .work import failures_table
+    from ecommerce_tasks.work import failures_table
 
     load_local_settings()
     settings = reload_settings()
@@ -200,21 +201,28 @@ def _since(text: str):
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def cmd_settings_doc(args: argparse.Namespace) -> int:
+    from ecommerce_tasks.settings import settings_reference
+
+    print(settings_reference(), end="")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
-    from .intake.events import SHOP_EVENT
+    from ecommerce_tasks.shop_events import SHOP_EVENT
 
     print(json.dumps(SHOP_EVENT.json_schema(), indent=2))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from autopilot_demo.demo import run_demo
 
     return run_demo()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ecommerce_tasks", description=__doc__)
+    parser = argparse.ArgumentParser(prog="autopilot", description=__doc__)
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -256,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("init", help="create every queue, table and container the app uses").set_defaults(handler=cmd_init)
     sub.add_parser("schema", help="print the JSON Schema of shop events").set_defaults(handler=cmd_schema)
+    sub.add_parser("settings-doc", help="print docs/settings.md, generated from the settings models").set_defaults(handler=cmd_settings_doc)
     sub.add_parser("demo", help="the demo: Azurite, sandbox, sample shop, every task, report").set_defaults(handler=cmd_demo)
 
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """The demo: Azurite, the sandbox providers, a sample shop, every task through the local runner.
 
-Run it with `bash scripts/demo.sh` (or `python -m ecommerce_tasks demo` once set up).
+Run it with `bash scripts/demo.sh` (or `autopilot demo` once set up).
 """
 
 from __future__ import annotations
@@ -13,25 +13,29 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+from typing import Any
+from urllib.parse import unquote
+
 import httpx
 
-from .devtools import Azurite, local_environment
-from .http import close_http_client
-from .intake import ShopIntake
-from .cleanup.model import leads_table, load_checkout
-from .inventory.model import ledger, load_product
-from .orders import load_order
-from .runner import HostConfig, LocalHost
-from .sandbox import SandboxClient, SandboxServer
-from .settings import reload_settings
-from .shipping.model import load_shipment
-from .storage import REQUEST_COUNTER, enqueue, queue_client, read_blob
-from .work import failures_table
+from autopilot_local.devtools import Azurite, local_environment
+from ecommerce_tasks.http import close_http_client
+from ecommerce_tasks.intake import ShopIntake
+from ecommerce_tasks.cleanup.model import load_checkout
+from ecommerce_tasks.leads import leads_table
+from ecommerce_tasks.inventory.model import ledger, load_product
+from ecommerce_tasks.orders import load_order
+from autopilot_local.runner import HostConfig, LocalHost
+from autopilot_sandbox import SandboxClient, SandboxServer
+from ecommerce_tasks.settings import reload_settings
+from ecommerce_tasks.shipping.model import load_shipment
+from ecommerce_tasks.storage import REQUEST_COUNTER, enqueue, queue_client, read_blob
+from ecommerce_tasks.work import failures_table
 
 NOW = datetime.now(timezone.utc)
 
 # order id -> (situation, provider, payment script, placed minutes ago, sandbox extras)
-SHOP = {
+SHOP: dict[str, tuple[str, str, list[str] | None, float, dict[str, Any]]] = {
     "demo-1001": ("iDEAL paid, customer closed the browser", "mollie", ["paid"], 25, {}),
     "demo-1002": ("iDEAL abandoned on the bank page", "mollie", ["expired"], 30, {}),
     "demo-1003": ("first attempt expired, second paid", "mollie", None, 40, {}),
@@ -85,7 +89,7 @@ def _seed(sandbox: SandboxClient) -> None:
             payments = [_ref("mollie", "tr_1001x", minutes_ago - 3)]  # one payment pays one order: demo-1001's
         else:
             payment_id = f"{'tr' if provider == 'mollie' else 'pi'}_{number}x"
-            sandbox.payment(provider, payment_id, script, amount="42.50", **extras)
+            sandbox.payment(provider, payment_id, script or ["open"], amount="42.50", **extras)
             payments = [_ref(provider, payment_id, max(minutes_ago - 3, 3))]
         intake.send(_order_event(order_id, minutes_ago, payments))
     sandbox.faults("tr_1011x", {"status": 429}, {"status": 503})
@@ -163,6 +167,11 @@ def _seed_checkouts() -> None:
                  "occurred_at": NOW.isoformat()})
 
 
+def _on_sale(sku: str) -> bool:
+    product = load_product(sku)[0]
+    return bool(product and product.available)
+
+
 def _ref(provider: str, payment_id: str, minutes_ago: float) -> dict:
     return {"provider": provider, "payment_id": payment_id, "created_at": (NOW - timedelta(minutes=minutes_ago)).isoformat()}
 
@@ -224,14 +233,14 @@ def run_demo() -> int:
         server.server_close()
         elapsed = time.perf_counter() - started
         print(f"Run 2 (webhook checks, stock released by cancellations, the teapot sold): {_stats(second)}")
-        print(f"  POT-RED is {'on sale' if load_product('POT-RED')[0].available else 'sold out: no longer on sale'}")
+        print(f"  POT-RED is {'on sale' if _on_sale('POT-RED') else 'sold out: no longer on sale'}")
         print("Then: a supplier delivers 6 red teapots")
         ShopIntake().send(_stock("s-pot-delivery", "POT-RED", "delivery_received", 0, quantity=6))
         print("And: bob@example.com asks the shop to erase his data")
         ShopIntake().send({"type": "customer.erasure_requested", "event_id": "gdpr-1", "email": "bob@example.com", "requested_at": NOW.isoformat()})
         third = host.run_once()
         print(f"Run 3 (the delivery, the erasure, parcels on their way): {_stats(third)}")
-        print(f"  POT-RED is {'on sale again' if load_product('POT-RED')[0].available else 'still sold out'}")
+        print(f"  POT-RED is {'on sale again' if _on_sale('POT-RED') else 'still sold out'}")
         for run in (4, 5):
             later = host.run_once()
             print(f"Run {run} (later: the carrier moves and delivers the parcels): {_stats(later)}")
@@ -280,6 +289,9 @@ def _report(outcomes_queue: str, events_queue: str, elapsed: float) -> None:
     print(f"{'product':<10} {'on hand':>8} {'reserved':>9} {'sellable':>9} {'selling':>8} {'ledger':>7}  ledger adds up")
     for sku in PRODUCTS:
         product, _ = load_product(sku)
+        if product is None:
+            print(f"{sku:<10} MISSING")
+            continue
         rows = ledger(sku)
         adds_up = product.on_hand == sum(r["delta_on_hand"] for r in rows) and product.reserved == sum(r["delta_reserved"] for r in rows)
         print(f"{sku:<10} {product.on_hand:>8} {product.reserved:>9} {product.sellable:>9} {'yes' if product.available else 'NO':>8} {len(rows):>7}  {'yes' if adds_up else 'NO'}")
@@ -304,7 +316,7 @@ def _report(outcomes_queue: str, events_queue: str, elapsed: float) -> None:
 
 
 def _report_shipping(output: Path) -> None:
-    from .settings import get_settings
+    from ecommerce_tasks.settings import get_settings
 
     labels = output / "labels"
     labels.mkdir(parents=True, exist_ok=True)
@@ -317,18 +329,16 @@ def _report_shipping(output: Path) -> None:
             continue
         if shipment.state == "created":
             path = labels / f"{order_id}.pdf"
-            path.write_bytes(read_blob(get_settings().labels_container, shipment.label_blob))
+            path.write_bytes(read_blob(get_settings().labels_container, shipment.label_blob or ""))
             steps = " > ".join(f"{h['code']} {h['status'] or ''}".strip() for h in shipment.history)
             print(f"{order_id:<10} {shipment.tracking_number:<17} {shipment.status:<14} {steps}; label {path}")
         else:
             print(f"{order_id:<10} label {shipment.state}: {shipment.failure_reason}")
     print("-" * 118)
     mails = sorted((output / "emails").glob("*.eml"))
-    from .notifications.render import TEMPLATES
 
-    def kind(stem: str) -> str:  # <order>_<event type>[_<discriminator>]; a type may hold "_" itself
-        rest = stem.split("_", 1)[1]
-        return next((t for t in sorted(TEMPLATES, key=len, reverse=True) if rest == t or rest.startswith(t + "_")), rest)
+    def kind(stem: str) -> str:  # the mailbox names a file by its key, <order>:<event type>[:<discriminator>], encoded
+        return unquote(stem.replace("_", ":")).split(":")[1]
 
     kinds = Counter(kind(m.stem) for m in mails)
     print(f"E-mails to customers ({len(mails)}, one per order or cart and event, in {output / 'emails'}): "

@@ -35,7 +35,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from ..money import to_stripe
+from ecommerce_tasks.money import to_stripe
 from .shipping import ShippingState
 from .shipping import handle as handle_shipping
 
@@ -231,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
         if "status" in fault and not fault.get("after_effect"):
             self._fault(path, int(fault["status"]), fault.get("headers", {}))
             return True
-        host, port = self.server.server_address[:2]
+        host, port = str(self.server.server_address[0]), self.server.server_address[1]
         answer = handle_shipping(state.shipping, method, path, query, self.headers, raw, f"http://{host}:{port}")
         if "delay" in fault:
             time.sleep(float(fault["delay"]))
@@ -280,7 +280,8 @@ class _Handler(BaseHTTPRequestHandler):
                 setattr(state.shipping, key, [list(step) for step in body["statuses"]])
                 return self._json(200, {})
             if path == "/_sandbox/reset":
-                state.payments.clear(), state.faults.clear(), state.requests.clear(), state.chaos.clear()
+                for collection in (state.payments, state.faults, state.requests, state.chaos):
+                    collection.clear()
                 state.shipping.reset()
                 state.latency = 0.0
                 return self._json(200, {})
@@ -342,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.state.lock:
             payment = self.server.state.payments.get(payment_id)
             status = payment.next_status() if payment and payment.provider == "mollie" else None
-        if status is None:
+        if status is None or payment is None:
             return self._json(404, {"status": 404, "title": "Not Found", "detail": f"No payment exists with token {payment_id}."})
         if after_effect:
             return self._fault("/mollie/", 500, {})
@@ -359,7 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.state.lock:
             payment = self.server.state.payments.get(intent_id)
             status = payment.next_status() if payment and payment.provider == "stripe" else None
-        if status is None:
+        if status is None or payment is None:
             return self._json(404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "param": "intent", "message": f"No such payment_intent: '{intent_id}'"}})
         if after_effect:
             return self._fault("/stripe/", 500, {})
@@ -381,7 +382,7 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = str(self._server.server_address[0]), self._server.server_address[1]
         return f"http://{host}:{port}"
 
     def start(self) -> "SandboxServer":

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..devtools import SANDBOX_ACS_KEY
+from .keys import SANDBOX_ACS_KEY
 
 # Sendcloud status scripts: each tracking read moves one step; the last repeats.
 DEFAULT_SENDCLOUD_SCRIPT = [[1000, "Ready to send"], [3, "En route to sorting center"], [5, "Sorted"], [11, "Delivered"]]
@@ -158,7 +158,7 @@ def _parcel_json(parcel: Parcel, base_url: str, advance: bool) -> dict[str, Any]
 
 
 def _label_pdf(tracking: str, recipient: dict[str, Any]) -> bytes:
-    from ..shipping.label_pdf import render_label
+    from ecommerce_tasks.providers.label_pdf import render_label
 
     to = {"name": recipient.get("name", ""), "street": recipient.get("address", recipient.get("street", "")),
           "house_number": recipient.get("house_number", ""), "postal_code": recipient.get("postal_code", ""),

@@ -1,4 +1,4 @@
-"""`python -m ecommerce_tasks status`: the last runs of every timer and the current counts.
+"""`autopilot status`: the last runs of every timer and the current counts.
 
 Counting states reads the whole orders table (select: keys and state only), so it is an operator
 command with a progress bar, not something a function does.
@@ -13,12 +13,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from . import duework
-from .orders import ORDER_ROW, SHIPMENT_ROW, orders_table
-from .runs import last_runs
-from .settings import get_settings
-from .storage import queue_client
-from .work import failures_table
+from ecommerce_tasks import duework
+from ecommerce_tasks.orders import ORDER_ROW, SHIPMENT_ROW, orders_table
+from ecommerce_tasks.runs import last_runs
+from ecommerce_tasks.settings import get_settings
+from ecommerce_tasks.storage import queue_client
+from ecommerce_tasks.work import failures_table
 
 DUE_KINDS = ("payments", "labels", "tracking", "inventory", "checkouts", "leads")
 

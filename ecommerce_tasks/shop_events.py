@@ -9,9 +9,9 @@ from typing import Annotated, Literal, Union
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from ..money import decimals_of, is_currency, minor_units
-from ..providers.payments import PAYMENT_ID_PATTERNS
-from ..settings import get_settings
+from .money import decimals_of, is_currency, minor_units
+from .providers.payments import PAYMENT_ID_PATTERNS
+from .settings import get_settings
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
@@ -263,3 +263,4 @@ ShopEvent = Annotated[
     Field(discriminator="type"),
 ]
 SHOP_EVENT = TypeAdapter(ShopEvent)
+ShopEventModel = OrderPlaced | PaymentStarted | ProductUpserted | StockChanged | CheckoutUpdated | CheckoutCompleted | ErasureRequested

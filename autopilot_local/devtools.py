@@ -9,11 +9,12 @@ import subprocess  # nosec B404
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from autopilot_sandbox import SANDBOX_ACS_KEY, SANDBOX_SENDCLOUD_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = (10000, 10001, 10002)
-SANDBOX_SENDCLOUD_KEYS = ("sandbox-public", "sandbox-private")  # the local sandbox's: not secrets
-SANDBOX_ACS_KEY = "c2FuZGJveC1hY3Mta2V5LW5vdC1hLXNlY3JldA=="
 
 
 def port_open(port: int) -> bool:
@@ -70,7 +71,7 @@ def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
 
 
 def connection_string(ports: tuple[int, int, int] = PORTS) -> str:
-    from .settings import AZURITE_CONNECTION_STRING
+    from ecommerce_tasks.settings import AZURITE_CONNECTION_STRING
 
     connection = AZURITE_CONNECTION_STRING
     for default, port in zip(PORTS, ports, strict=True):
@@ -91,7 +92,7 @@ class Azurite:
         self.ports = ports
         self.extra_args = extra_args  # e.g. HTTPS and OAuth: ("--oauth", "basic", "--cert", ..., "--key", ...)
         self._workdir: str | None = None
-        self._log = None
+        self._log: Any = None
 
     def restart(self) -> None:
         self.close()

@@ -1,0 +1,1 @@
+"""The demo: a sample shop through every task, against Azurite and the sandbox. Never deployed."""
