@@ -76,7 +76,7 @@ Days = Annotated[float, Field(gt=0, le=3_650)]
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
 QueueName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
 Url = Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)]
-Secret = Annotated[str, Field(max_length=4000, json_schema_extra={"secret": True})]
+Secret = Annotated[str, Field(max_length=4000)]  # a key or connection string: never echoed in a settings error
 
 
 class Section(BaseSettings):
