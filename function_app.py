@@ -12,6 +12,7 @@ from ecommerce_tasks.inventory import intake as inventory_intake
 from ecommerce_tasks.inventory.functions import bp as inventory
 from ecommerce_tasks.notifications.functions import bp as notifications
 from ecommerce_tasks.notifications.worker import queue_notification
+from ecommerce_tasks.payments import capture as payments_capture
 from ecommerce_tasks.payments import intake as payments_intake
 from ecommerce_tasks.payments.decide import STOCK_ROUTE
 from ecommerce_tasks.payments.functions import bp as payments
@@ -24,6 +25,7 @@ telemetry.configure()  # library log levels; Application Insights when its conne
 # Shop events in: each type to the family that owns it.
 intake_router.accept(shop_events.OrderPlaced, payments_intake.place_order)
 intake_router.accept(shop_events.PaymentStarted, payments_intake.start_payment)
+intake_router.accept(shop_events.OrderCancelRequested, payments_capture.request_cancel)
 intake_router.accept(shop_events.ProductUpserted, inventory_intake.upsert_product)
 intake_router.accept(shop_events.StockChanged, inventory_intake.record_stock_event)
 intake_router.accept(shop_events.CheckoutUpdated, cleanup_intake.record_checkout_step)
@@ -32,7 +34,8 @@ intake_router.accept(shop_events.ErasureRequested, cleanup_intake.erase_customer
 
 # Published events: what the families do with each other's news.
 outcomes.subscribe(inventory_intake.on_stock_event, route=STOCK_ROUTE)  # payments reserve and release stock
-outcomes.subscribe(on_order_paid, types=("order.paid", "order.late_payment"))  # a paid order gets its label
+outcomes.subscribe(on_order_paid, types=("order.paid", "order.authorized", "order.late_payment"))  # it ships: a label
+outcomes.subscribe(payments_capture.on_shipment_event, types=("order.shipped", "shipment.in_transit"))  # CAPTURE_ON
 outcomes.subscribe(queue_notification)  # every event the customer hears about becomes one e-mail
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

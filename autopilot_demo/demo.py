@@ -42,7 +42,7 @@ SHOP: dict[str, tuple[str, str, list[str] | None, float, dict[str, Any]]] = {
     "demo-1004": ("card paid (Stripe); address lacks a house number", "stripe", ["succeeded"], 15, {}),
     "demo-1005": ("card declined, never retried; window over", "stripe", ["requires_payment_method"], 73 * 60, {}),
     "demo-1006": ("bank transfer still open (expires in 12 days)", "mollie", ["open"], 60, {"expires_in_seconds": 12 * 86400, "method": "banktransfer"}),
-    "demo-1007": ("pay later, authorized (money reserved)", "mollie", ["authorized"], 45, {"method": "klarnapaylater", "expires_in_seconds": None}),
+    "demo-1007": ("pay later: authorized, shipped, then captured", "mollie", ["authorized"], 45, {"method": "klarnapaylater", "expires_in_seconds": None}),
     "demo-1008": ("iDEAL failed at the bank", "mollie", ["failed"], 20, {}),
     "demo-1009": ("paid while waiting: the webhook tells us", "mollie", ["open"], 5, {}),
     "demo-1010": ("bank transfer paid after the order was cancelled", "mollie", ["open"], 73 * 60, {"expires_in_seconds": 12 * 86400, "method": "banktransfer"}),
@@ -179,6 +179,10 @@ def _ref(provider: str, payment_id: str, minutes_ago: float) -> dict:
 def _describe(order) -> str:
     if order.status == "paid":
         text = f"paid {order.paid_amount} via {order.paid_method} ({order.paid_payment_id})"
+        if order.captured_at:
+            text += ", authorized first and captured when it shipped"
+    elif order.status == "authorized":
+        text = f"authorized {order.paid_amount} via {order.paid_method}: ships, then is captured"
     elif order.status == "cancelled":
         text = f"cancelled: {order.cancel_reason}; stock release recorded"
     else:

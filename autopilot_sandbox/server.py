@@ -51,6 +51,11 @@ class ScriptedPayment:
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     expires_in_seconds: int | None = 900
     reads: int = 0
+    captures: list[dict[str, Any]] = field(default_factory=list)
+    cancellation_reason: str = "abandoned"
+
+    def current(self) -> str:
+        return self.statuses[min(self.reads, len(self.statuses) - 1)]
 
     def next_status(self) -> str:
         status = self.statuses[min(self.reads, len(self.statuses) - 1)]
@@ -69,6 +74,8 @@ class SandboxState:
         # Reproducible fault injection, not security.
         self.random = random.Random(0)  # nosec B311
         self.shipping = ShippingState()
+        # Idempotency-Key -> the answer first given to it, as Mollie and Stripe keep them.
+        self.idempotent: dict[str, tuple[int, Any]] = {}
 
     def take_fault(self, path: str) -> dict[str, Any] | None:
         with self.lock:
@@ -127,6 +134,10 @@ def mollie_payment(p: ScriptedPayment, status: str) -> dict[str, Any]:
         body["_links"]["checkout"] = {"href": f"https://www.mollie.com/checkout/select-method/{p.payment_id}", "type": "text/html"}
     if status in {"open", "pending", "authorized"} and p.expires_in_seconds is not None:
         body["expiresAt"] = _iso(p.created_at + timedelta(seconds=p.expires_in_seconds))
+    if p.captures:
+        body["amountCaptured"] = amount
+        body["captureMode"] = "manual"
+        body["_links"]["captures"] = {"href": f"https://api.mollie.com/v2/payments/{p.payment_id}/captures", "type": "application/hal+json"}
     if status == "paid":
         body["amountRefunded"] = {"value": "0.00", "currency": p.currency}
         body["amountRemaining"] = amount
@@ -160,8 +171,8 @@ def stripe_intent(p: ScriptedPayment, status: str, expand_charge: bool = False) 
         "application": None,
         "automatic_payment_methods": {"enabled": True},
         "canceled_at": int(time.time()) if status == "canceled" else None,
-        "cancellation_reason": "abandoned" if status == "canceled" else None,
-        "capture_method": "automatic_async",
+        "cancellation_reason": p.cancellation_reason if status == "canceled" else None,
+        "capture_method": "manual" if p.captures or status == "requires_capture" else "automatic_async",
         "client_secret": f"{p.payment_id}_secret_sandbox",
         "confirmation_method": "automatic",
         "created": int(p.created_at.timestamp()),
@@ -178,6 +189,14 @@ def stripe_intent(p: ScriptedPayment, status: str, expand_charge: bool = False) 
         "payment_method_types": [p.method or "card"],
         "status": status,
     }
+
+
+def _refusal(provider: str, status: int, detail: str) -> tuple[int, Any]:
+    if provider == "stripe":
+        code = "payment_intent_unexpected_state" if status == 400 else "resource_missing" if status == 404 else "api_error"
+        return status, {"error": {"type": "invalid_request_error", "code": code, "message": detail}}
+    titles = {404: "Not Found", 422: "Unprocessable Entity", 500: "Internal Server Error"}
+    return status, {"status": status, "title": titles.get(status, "Error"), "detail": detail}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -246,6 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if self._shipping_call("POST"):
             return
+        path = self.path.split("?")[0]
+        if path.startswith("/mollie/v2/payments/") and path.endswith("/captures"):
+            return self._money_call("mollie", path.split("/")[4], "capture")
+        if path.startswith("/stripe/v1/payment_intents/") and path.endswith(("/capture", "/cancel")):
+            return self._money_call("stripe", path.split("/")[4], path.rsplit("/", 1)[1])
         state = self.server.state
         body = self._body()
         path = self.path.split("?")[0]
@@ -280,12 +304,69 @@ class _Handler(BaseHTTPRequestHandler):
                 setattr(state.shipping, key, [list(step) for step in body["statuses"]])
                 return self._json(200, {})
             if path == "/_sandbox/reset":
-                for collection in (state.payments, state.faults, state.requests, state.chaos):
+                for collection in (state.payments, state.faults, state.requests, state.chaos, state.idempotent):
                     collection.clear()
                 state.shipping.reset()
                 state.latency = 0.0
                 return self._json(200, {})
         self._json(404, {"error": "unknown sandbox endpoint"})
+
+    def do_DELETE(self) -> None:
+        path = self.path.split("?")[0]
+        if path.startswith("/mollie/v2/payments/"):
+            return self._money_call("mollie", path.rsplit("/", 1)[1], "cancel")
+        self._json(404, {"error": "not found"})
+
+    def _money_call(self, provider: str, payment_id: str, action: str) -> None:
+        """Capture or void (cancel) a payment, as Mollie and Stripe do: a repeat with the same
+        Idempotency-Key gets the first answer again and changes nothing."""
+        state = self.server.state
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        key = self.headers.get("Idempotency-Key", "")
+        with state.lock:
+            request = f"{self.command} {self.path.split('?')[0]}"
+            state.requests[request] = state.requests.get(request, 0) + 1
+            if key and key in state.idempotent:
+                return self._json(*state.idempotent[key])
+        fault = state.take_fault(request) or {}
+        if "status" in fault and not fault.get("after_effect"):
+            return self._refuse(provider, int(fault["status"]), "sandbox fault", fault.get("headers", {}))
+        with state.lock:
+            payment = state.payments.get(payment_id)
+            answer = self._apply(provider, payment, action) if payment and payment.provider == provider else None
+            if answer is None:
+                answer = _refusal(provider, 404, f"No payment exists with token {payment_id}.")
+            if key:
+                state.idempotent[key] = answer
+        if "delay" in fault:
+            time.sleep(float(fault["delay"]))  # done, but the answer comes too late: a timeout
+        if fault.get("after_effect"):
+            return self._refuse(provider, 500, "sandbox fault", {})
+        self._json(*answer)
+
+    @staticmethod
+    def _apply(provider: str, payment: ScriptedPayment, action: str) -> tuple[int, Any]:
+        status = payment.current()
+        authorized = status in {"authorized", "requires_capture"}
+        if action == "capture":
+            if not authorized:
+                detail = "The payment cannot be captured" if provider == "mollie" else "This PaymentIntent could not be captured because it has a status of " + status
+                return _refusal(provider, 422 if provider == "mollie" else 400, detail)
+            payment.statuses, payment.reads = ["paid" if provider == "mollie" else "succeeded"], 0
+            capture = {"resource": "capture", "id": f"cpt_{len(payment.captures) + 1:04d}{payment.payment_id[3:]}", "mode": "test",
+                       "status": "succeeded", "amount": {"value": payment.amount, "currency": payment.currency},
+                       "paymentId": payment.payment_id, "createdAt": _iso(datetime.now(timezone.utc))}
+            payment.captures.append(capture)
+            return (201, capture) if provider == "mollie" else (200, stripe_intent(payment, "succeeded"))
+        cancelable = status in {"open", "authorized", "requires_capture", "requires_payment_method", "requires_confirmation", "requires_action"}
+        if not cancelable:
+            return _refusal(provider, 422 if provider == "mollie" else 400, f"The payment cannot be canceled (status {status})")
+        payment.statuses, payment.reads = ["canceled"], 0
+        payment.cancellation_reason = "requested_by_customer"
+        return (200, mollie_payment(payment, "canceled")) if provider == "mollie" else (200, stripe_intent(payment, "canceled"))
+
+    def _refuse(self, provider: str, status: int, detail: str, headers: dict[str, str]) -> None:
+        self._json(*_refusal(provider, status, detail), headers)
 
     def do_GET(self) -> None:
         if self._shipping_call("GET"):
@@ -301,8 +382,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/_sandbox/payments/"):
             with state.lock:
                 payment = state.payments.get(path.rsplit("/", 1)[1])
-                status = payment.statuses[min(payment.reads, len(payment.statuses) - 1)] if payment else None
-            return self._json(200 if payment else 404, {"status": status})
+                status = payment.current() if payment else None
+                captures = len(payment.captures) if payment else 0
+            return self._json(200 if payment else 404, {"status": status, "captures": captures})
         with state.lock:
             state.requests[path] = state.requests.get(path, 0) + 1
         if state.latency:
@@ -417,6 +499,10 @@ class SandboxClient:
 
     def chaos(self, **rates: float) -> None:
         self._http.post("/_sandbox/chaos", json=rates).raise_for_status()
+
+    def captures_of(self, payment_id: str) -> int:
+        """How many captures the provider made of this payment (however often it was asked)."""
+        return self._http.get(f"/_sandbox/payments/{payment_id}").json()["captures"]
 
     def status_of(self, payment_id: str) -> str:
         """The payment's current scripted status (what the provider would answer now)."""

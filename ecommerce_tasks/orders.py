@@ -28,8 +28,12 @@ SHIPMENT_ROW = "shipment"
 
 class OrderStatus:
     AWAITING_PAYMENT = "awaiting_payment"
+    AUTHORIZED = "authorized"  # the money is reserved (pay later, manual capture): it ships, then is captured
     PAID = "paid"
     CANCELLED = "cancelled"
+
+    # An order in one of these ships: it gets a label.
+    SHIPPABLE = frozenset({AUTHORIZED, PAID})
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -78,6 +82,12 @@ class Order:
     cancel_reason: str | None = None
     needs_review: bool = False
     review_reason: str | None = None
+    authorized_payment_id: str | None = None
+    authorized_at: str | None = None
+    authorization_expires_at: str | None = None
+    authorization_alerted: bool = False
+    captured_at: str | None = None
+    capture_failed_reason: str | None = None
     ships: bool = True
     shipping_address: dict[str, str] | None = None
     weight_grams: int | None = None
@@ -101,6 +111,7 @@ class Order:
         values["lines"] = json.loads(values["lines"] or "[]")
         values["outbox"] = json.loads(values["outbox"] or "[]")
         values["needs_review"] = bool(values["needs_review"])
+        values["authorization_alerted"] = bool(values["authorization_alerted"])
         values["ships"] = values["ships"] is not False
         values["shipping_address"] = json.loads(values["shipping_address"]) if values["shipping_address"] else None
         return cls(**values, etag=entity.metadata.get("etag"))

@@ -120,6 +120,11 @@ class PaymentsSettings(Section):
     payment_backoff_max_minutes: Minutes = Field(360.0, description="the backoff's cap")
     payment_window_hours: Hours = Field(72.0, description="after this, an order with no money in flight is cancelled (confirmed with the provider first)")
     late_payment_watch_days: Days = Field(30.0, description="how long open attempts of a cancelled order are still watched for a late payment")
+    capture_on: Literal["label", "in_transit", "manual"] = Field("label", description=(
+        "when an authorized payment (pay later, manual capture) is captured: `label` (its label is made), `in_transit`"
+        " (the carrier's first scan) or `manual` (the shop captures; the app only watches)"))
+    authorization_alert_hours: Hours = Field(24.0, description=(
+        "an authorized order not shipped this long before its authorization ends sends `order.authorization_expiring`, once"))
 
 
 class InventorySettings(Section):

@@ -153,6 +153,17 @@ class PaymentStarted(PaymentRef):
     order_id: EntityId
 
 
+class OrderCancelRequested(Strict):
+    """The shop cancels an order that is not paid: an authorization is voided, stock released.
+    A paid or shipped order is refused (refunds are not this app's job)."""
+
+    type: Literal["order.cancel_requested"]
+    event_id: EntityId
+    order_id: EntityId
+    requested_at: Moment
+    reason: Annotated[str, Field(max_length=200), AfterValidator(_clean_text)] = ""
+
+
 class ProductUpserted(Strict):
     """A product whose stock the autopilot keeps (created, or its settings changed)."""
 
@@ -259,8 +270,8 @@ class ErasureRequested(Strict):
 
 
 ShopEvent = Annotated[
-    Union[OrderPlaced, PaymentStarted, ProductUpserted, StockChanged, CheckoutUpdated, CheckoutCompleted, ErasureRequested],
+    Union[OrderPlaced, PaymentStarted, OrderCancelRequested, ProductUpserted, StockChanged, CheckoutUpdated, CheckoutCompleted, ErasureRequested],
     Field(discriminator="type"),
 ]
 SHOP_EVENT = TypeAdapter(ShopEvent)
-ShopEventModel = OrderPlaced | PaymentStarted | ProductUpserted | StockChanged | CheckoutUpdated | CheckoutCompleted | ErasureRequested
+ShopEventModel = OrderPlaced | PaymentStarted | OrderCancelRequested | ProductUpserted | StockChanged | CheckoutUpdated | CheckoutCompleted | ErasureRequested

@@ -21,6 +21,7 @@ BUILT_IN = Path(__file__).parent / "templates"
 # Which template tells the customer about which event.
 TEMPLATES = {
     "order.paid": "order_paid",
+    "order.authorized": "order_authorized",  # pay later: the money is reserved, taken on shipment
     "order.late_payment": "order_paid",
     "payment.failed": "payment_failed",
     "order.cancelled": "order_cancelled",

@@ -66,8 +66,11 @@ def ledger_table():
 
 def queue_notification(event: dict[str, Any]) -> None:
     """Hands a published event to this family, if it is one the customer hears about."""
-    if event["type"] == "lead.created" and (event.get("data") or {}).get("reminder") != "due":
+    data = event.get("data") or {}
+    if event["type"] == "lead.created" and data.get("reminder") != "due":
         return  # no consent: no reminder
+    if event["type"] == "order.paid" and data.get("after_authorization"):
+        return  # the customer was thanked when the payment was reserved; the capture is the shop's news
     if event["type"] in TEMPLATES and (event.get("order_id") or event.get("checkout_id")):
         enqueue(
             get_settings().notifications_queue,

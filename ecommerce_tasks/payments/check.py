@@ -35,11 +35,14 @@ class CheckMessage(BaseModel):
     checks: Annotated[int, Field(ge=0, le=10_000)] = 0
     provider: Literal["mollie", "stripe"] | None = None
     payment_id: Annotated[str, Field(max_length=130)] | None = None
+    action: Literal["check", "capture", "cancel"] = "check"  # capture on shipment; the shop's cancellation
 
     @model_validator(mode="after")
     def _names_something(self) -> "CheckMessage":
         if not self.order_id and not (self.provider and self.payment_id):
             raise ValueError("needs order_id, or provider and payment_id")
+        if self.action != "check" and not self.order_id:
+            raise ValueError(f"a {self.action} names its order_id")
         return self
 
 
@@ -59,7 +62,7 @@ def check_payment(message: CheckMessage, now: datetime | None = None, providers:
     decision = None
     for _ in range(MAX_CONFLICT_RETRIES):
         decision = decide(record, fetched, now, message.checks, settings)
-        if _write(decision, owner, now):
+        if write_decision(decision, owner, now):
             break
         record = load_order(order_id)  # someone else changed the order: decide again on fresh state
         fetched.update(_fetch(record, providers, message.payment_id, skip=fetched))
@@ -95,7 +98,7 @@ def _fetch(record: OrderRecord, providers: dict[str, PaymentProvider], webhook_p
     return fetched
 
 
-def _write(decision: Decision, owner: str, now: datetime) -> bool:
+def write_decision(decision: Decision, owner: str, now: datetime) -> bool:
     """One entity-group transaction on the order's partition. False on a concurrent change (412)."""
     operations: list[tuple] = []
     if decision.events:

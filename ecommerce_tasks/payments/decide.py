@@ -68,9 +68,12 @@ def decide(record: OrderRecord, fetched: dict[str, PaymentStatus], now: datetime
                 newly[payment_id] = status.state
 
     paid = [a for a in attempts.values() if a.state == PaymentState.PAID.value]
+    authorized = [a for a in attempts.values() if a.state == PaymentState.AUTHORIZED.value]
     if order.status == OrderStatus.AWAITING_PAYMENT:
         if paid:
             _mark_paid(decision, paid[0], fetched.get(paid[0].payment_id), now)
+        elif authorized:
+            _mark_authorized(decision, authorized[0], fetched.get(authorized[0].payment_id), now)
         else:
             for payment_id, state in newly.items():
                 if state.ended_unpaid:
@@ -78,6 +81,8 @@ def decide(record: OrderRecord, fetched: dict[str, PaymentStatus], now: datetime
                         make_event("payment.failed", {"order_id": order.order_id}, now, {"payment_id": payment_id, "status": state.value}, payment_id)
                     )
             _maybe_cancel(decision, list(attempts.values()), now)
+    elif order.status == OrderStatus.AUTHORIZED:
+        _follow_authorization(decision, record, list(attempts.values()), fetched, now, settings)
     elif order.status == OrderStatus.CANCELLED and paid:
         _late_payment(decision, paid[0], fetched.get(paid[0].payment_id), now)
     elif order.status == OrderStatus.PAID:
@@ -125,6 +130,52 @@ def _mark_paid(decision: Decision, attempt: PaymentAttempt, status: PaymentStatu
     decision.events.append(make_event("order.paid", {"order_id": decision.order.order_id}, now, _paid_data(decision.order)))
 
 
+def _mark_authorized(decision: Decision, attempt: PaymentAttempt, status: PaymentStatus | None, now: datetime) -> None:
+    """Money reserved, not taken (pay later, manual capture): the order ships, and is captured then."""
+    order = decision.order
+    _paid_fields(order, attempt, status, now)
+    order.status = OrderStatus.AUTHORIZED
+    order.paid_at = None  # reserved, not paid: the capture pays it
+    order.authorized_payment_id = attempt.payment_id
+    order.authorized_at = now.isoformat()
+    order.authorization_expires_at = attempt.expires_at
+    decision.order_changed = True
+    decision.outcome = "authorized"
+    data = {**_paid_data(order), "authorized_until": order.authorization_expires_at}
+    data.pop("paid_at")
+    decision.events.append(make_event("order.authorized", {"order_id": order.order_id}, now, data))
+
+
+def _follow_authorization(decision: Decision, record: OrderRecord, attempts: list[PaymentAttempt], fetched: dict[str, PaymentStatus],
+                          now: datetime, settings: Settings) -> None:
+    """An authorized order: captured (paid), lapsed (cancelled), or nearing its end unshipped (alert)."""
+    order = decision.order
+    paid = [a for a in attempts if a.state == PaymentState.PAID.value]
+    held = next((a for a in attempts if a.payment_id == order.authorized_payment_id), None)
+    if paid:
+        attempt = next((a for a in paid if a.payment_id == order.authorized_payment_id), paid[0])
+        _paid_fields(order, attempt, fetched.get(attempt.payment_id), now)
+        order.captured_at = order.paid_at
+        decision.order_changed = True
+        decision.outcome = "paid (captured)"
+        decision.events.append(make_event("order.paid", {"order_id": order.order_id}, now,
+                                          {**_paid_data(order), "captured_at": order.captured_at, "after_authorization": True}))
+    elif held is not None and PaymentState(held.state).ended_unpaid and not any(a.state == PaymentState.AUTHORIZED.value for a in attempts):
+        _cancel(decision, "authorization_expired", now)
+    elif not order.authorization_alerted and order.authorization_expires_at and not _shipped(record):
+        ends = datetime.fromisoformat(order.authorization_expires_at)
+        if now >= ends - timedelta(hours=settings.authorization_alert_hours):
+            order.authorization_alerted = True
+            decision.order_changed = True
+            decision.outcome = "authorization expiring"
+            decision.events.append(make_event("order.authorization_expiring", {"order_id": order.order_id}, now,
+                                              {"payment_id": order.authorized_payment_id, "authorized_until": order.authorization_expires_at}))
+
+
+def _shipped(record: OrderRecord) -> bool:
+    return bool(record.shipment and record.shipment.get("state") == "created")
+
+
 def _late_payment(decision: Decision, attempt: PaymentAttempt, status: PaymentStatus | None, now: datetime) -> None:
     order = decision.order
     cancelled = f"cancelled at {order.cancelled_at} ({order.cancel_reason})"
@@ -155,6 +206,20 @@ def _maybe_cancel(decision: Decision, attempts: list[PaymentAttempt], now: datet
                 f"{a.provider} {a.payment_id} ({a.provider_status})" for a in unknown)
     else:
         return
+    _cancel(decision, reason, now)
+
+
+def cancel_decision(record: OrderRecord, reason: str, now: datetime) -> Decision:
+    """The decision to cancel an order now (the shop asked), releasing its stock."""
+    if record.order is None:
+        raise ValueError("cancel_decision() needs an order")
+    decision = Decision(order=copy.deepcopy(record.order))
+    _cancel(decision, reason, now)
+    return decision
+
+
+def _cancel(decision: Decision, reason: str, now: datetime) -> None:
+    order = decision.order
     order.status = OrderStatus.CANCELLED
     order.cancelled_at = now.isoformat()
     order.cancel_reason = reason
@@ -207,6 +272,12 @@ def _next_check(order: Order, attempts: list[PaymentAttempt], now: datetime, che
         candidates += _after_expiries(unfinished, now)
         if window_ends > now:
             candidates.append(window_ends)
+        return min(candidates)
+    if order.status == OrderStatus.AUTHORIZED:
+        candidates = [now + backoff(settings, checks), *_after_expiries(unfinished, now)]
+        if order.authorization_expires_at and not order.authorization_alerted:
+            alert_at = datetime.fromisoformat(order.authorization_expires_at) - timedelta(hours=settings.authorization_alert_hours)
+            candidates.append(max(alert_at, now + timedelta(seconds=1)))
         return min(candidates)
     if order.status == OrderStatus.CANCELLED and unfinished:
         # A payment left open when the window closed may still be paid (a bank transfer): watch for it.

@@ -7,7 +7,8 @@ import azure.functions as func
 from ..settings import get_settings
 from ..triggers import handle_queue_message, run_timer
 from ..work import parse
-from .check import CheckMessage, check_payment
+from .capture import run_payment_work
+from .check import CheckMessage
 from .scan import scan_due_payments
 from .webhook import BadWebhook, accept_webhook
 
@@ -25,7 +26,7 @@ def payments_scan(timer: func.TimerRequest) -> None:
 @bp.function_name("payments_check")
 @bp.queue_trigger(arg_name="msg", queue_name="%PAYMENT_CHECKS_QUEUE%", connection="AzureWebJobsStorage")
 def payments_check(msg: func.QueueMessage) -> None:
-    handle_queue_message(msg, get_settings().payment_checks_queue, lambda body: check_payment(parse(CheckMessage, body)))
+    handle_queue_message(msg, get_settings().payment_checks_queue, lambda body: run_payment_work(parse(CheckMessage, body)))
 
 
 @bp.function_name("payments_webhook")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Literal, Protocol
@@ -40,6 +40,7 @@ class PaymentState(str, Enum):
 
 FINAL_STATES = frozenset({PaymentState.PAID, PaymentState.CANCELED, PaymentState.EXPIRED, PaymentState.FAILED, PaymentState.UNKNOWN})
 NOT_FOUND = frozenset({404, 410})
+STRIPE_AUTHORIZATION = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,23 @@ class PaymentStatus:
     currency: str | None = None
     method: str | None = None
     paid_at: datetime | None = None
-    expires_at: datetime | None = None
+    expires_at: datetime | None = None  # of an open payment, or of an authorization
+    cancellation_reason: str | None = None  # Stripe: "automatic" when an authorization lapsed
 
 
 class PaymentProvider(Protocol):
     name: str
 
     def fetch(self, payment_id: str) -> PaymentStatus: ...
+
+    def capture(self, payment_id: str, idempotency_key: str) -> str:
+        """Takes an authorized payment's money; returns the provider's id of the capture. A repeat
+        with the same key is the same capture (the provider answers it as the first time)."""
+        ...
+
+    def void(self, payment_id: str, idempotency_key: str) -> None:
+        """Releases an authorization (or cancels an open payment) that will not be captured."""
+        ...
 
 
 PAYMENT_ID_PATTERNS = {
@@ -150,6 +161,16 @@ class MolliePayments:
         url = f"{self._base}/payments/{payment_id}"
         return _fetch_or_unknown(self.name, payment_id, lambda: request_json(self.name, "GET", url, headers=self._headers), self.parse)
 
+    def capture(self, payment_id: str, idempotency_key: str) -> str:
+        """POST /v2/payments/{id}/captures (the whole authorized amount)."""
+        answer = request_json(self.name, "POST", f"{self._base}/payments/{payment_id}/captures",
+                              headers={**self._headers, "Idempotency-Key": idempotency_key}, json={})
+        return str(answer.get("id", ""))[:100]
+
+    def void(self, payment_id: str, idempotency_key: str) -> None:
+        """DELETE /v2/payments/{id}: cancels a cancelable payment, an authorization included."""
+        request_json(self.name, "DELETE", f"{self._base}/payments/{payment_id}", headers={**self._headers, "Idempotency-Key": idempotency_key})
+
     def parse(self, body: dict[str, Any]) -> PaymentStatus:
         payment = MolliePayment.model_validate(body)
         return PaymentStatus(
@@ -229,6 +250,17 @@ class StripePayments:
             lambda: request_json(self.name, "GET", url, auth=self._auth, params={"expand[]": "latest_charge"}), self.parse,
         )
 
+    def capture(self, payment_id: str, idempotency_key: str) -> str:
+        """POST /v1/payment_intents/{id}/capture (amount_capturable in full)."""
+        answer = request_json(self.name, "POST", f"{self._base}/payment_intents/{payment_id}/capture", auth=self._auth,
+                              headers={"Idempotency-Key": idempotency_key})
+        return str(answer.get("latest_charge") or answer.get("id", ""))[:100]
+
+    def void(self, payment_id: str, idempotency_key: str) -> None:
+        """POST /v1/payment_intents/{id}/cancel."""
+        request_json(self.name, "POST", f"{self._base}/payment_intents/{payment_id}/cancel", auth=self._auth,
+                     headers={"Idempotency-Key": idempotency_key})
+
     def parse(self, body: dict[str, Any]) -> PaymentStatus:
         intent = StripeIntent.model_validate(body)
         state = _STRIPE_STATES.get(intent.status, PaymentState.OPEN)
@@ -245,6 +277,9 @@ class StripePayments:
             method=intent.payment_method_types[0] if intent.payment_method_types else None,
             # When the charge succeeded; without it, the check uses the moment it first saw `succeeded`.
             paid_at=datetime.fromtimestamp(charge.created, tz=timezone.utc) if paid and charge else None,
+            # Stripe gives no end for a held card payment: its authorization lapses after 7 days.
+            expires_at=datetime.fromtimestamp(intent.created, tz=timezone.utc) + STRIPE_AUTHORIZATION if state is PaymentState.AUTHORIZED else None,
+            cancellation_reason=intent.cancellation_reason,
         )
 
 

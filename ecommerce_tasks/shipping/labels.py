@@ -60,7 +60,7 @@ def create_label(message: LabelMessage, now: datetime | None = None, carrier: Ca
     order = record.order
     if order is None:
         raise PermanentError(f"unknown order {order_id!r}")
-    if order.status != OrderStatus.PAID or not order.ships:
+    if order.status not in OrderStatus.SHIPPABLE or not order.ships:
         _done(message)
         return f"nothing to ship ({order.status}{'' if order.ships else ', ships: false'})"
 
@@ -170,7 +170,7 @@ def preview(order_id: str) -> str:
     record = load_order(order_id)
     if record.order is None:
         return "unknown order"
-    if record.order.status != OrderStatus.PAID or not record.order.ships:
+    if record.order.status not in OrderStatus.SHIPPABLE or not record.order.ships:
         return "nothing to ship"
     if record.shipment and record.shipment.get("state") != CREATING:
         return "already " + record.shipment["state"]
