@@ -19,7 +19,7 @@ from ecommerce_tasks.work import failure_for
 
 from .shop import SCENARIOS, ShopRecord
 
-LEGIT = {"awaiting_payment", "paid", "cancelled"}
+LEGIT = {"awaiting_payment", "authorized", "paid", "cancelled"}
 # What a function may raise and be retried for: provider outages, storage outages (Azurite restart).
 EXPECTED_FAILURES = {"TransientProviderError", "ServiceRequestError", "ServiceResponseError", "UndecodableMessage",
                      "RetryLater", "IncompleteRead", "HttpResponseError", "ResourceNotFoundError"}
@@ -82,6 +82,17 @@ def check_all(record: ShopRecord, sandbox: SandboxClient, log_path: Path, kills:
                     f"{len(events)} events, {repeats} repeated ids after {kills} runner kills; paid without event: {unannounced[:5]}"))
 
     results += _shipping(record, orders, sandbox, events)
+
+    authorized = [o for o, scenario in record.orders.items() if scenario == "authorized"]
+    captures = {o: sum(sandbox.captures_of(p) for p in record.payments[o]) for o in authorized}
+    shipped = {o for o in authorized if (orders[o].shipment or {}).get("state") == "created"}
+    twice = [o for o in authorized if captures[o] > 1]
+    uncaptured = [o for o in shipped if captures[o] != 1]
+    unshipped = [o for o in authorized if o not in shipped and captures[o]]
+    results.append(("every shipped authorized order captured exactly once, none captured unshipped",
+                    bool(authorized) and not twice and not uncaptured and not unshipped,
+                    f"{len(authorized)} authorized, {len(shipped)} shipped; twice {twice[:3]}; shipped uncaptured {uncaptured[:3]}; "
+                    f"captured unshipped {unshipped[:3]}"))
 
     bad_stock, applied = [], Counter()
     for sku in record.products:

@@ -20,7 +20,7 @@ SCENARIOS: dict[str, tuple[str, list[list[str]], str]] = {
     "second_attempt_paid": ("mollie", [["expired"], ["open", "paid"]], "paid"),
     "stripe_paid": ("stripe", [["processing", "succeeded"]], "paid"),
     "stripe_declined": ("stripe", [["requires_payment_method"]], "cancelled"),
-    "authorized": ("mollie", [["authorized"]], "awaiting_payment"),
+    "authorized": ("mollie", [["authorized"]], "paid"),  # pay later: ships, is captured with its label, ends paid
     "late_payment": ("mollie", [["open"]], "paid"),  # cancelled by the window, then paid
 }
 
