@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 AZURITE_CONNECTION_STRING = (
@@ -76,7 +76,14 @@ Days = Annotated[float, Field(gt=0, le=3_650)]
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
 QueueName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
 Url = Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)]
-Secret = Annotated[str, Field(max_length=4000)]  # a key or connection string: never echoed in a settings error
+def _resolved(value: str) -> str:
+    """A Key Vault reference the platform could not resolve (the secret is not set yet) reaches the
+    app as its own text: that is no key, so it counts as unset rather than being sent to a provider."""
+    return "" if value.startswith("@Microsoft.KeyVault(") else value
+
+
+# A key or connection string: never echoed in a settings error.
+Secret = Annotated[str, Field(max_length=4000), AfterValidator(_resolved)]
 
 
 class Section(BaseSettings):
