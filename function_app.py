@@ -18,6 +18,9 @@ from ecommerce_tasks.payments.decide import STOCK_ROUTE
 from ecommerce_tasks.payments.functions import bp as payments
 from ecommerce_tasks.shipping.functions import bp as shipping
 from ecommerce_tasks.shipping.labels import on_order_paid
+from ecommerce_tasks.shopapi.functions import bp as shopapi
+from ecommerce_tasks.webhooks.delivery import on_published as deliver_to_shop
+from ecommerce_tasks.webhooks.functions import bp as webhooks
 from ecommerce_tasks.startup import check_startup
 
 telemetry.configure()  # library log levels; Application Insights when its connection string is set
@@ -37,8 +40,9 @@ outcomes.subscribe(inventory_intake.on_stock_event, route=STOCK_ROUTE)  # paymen
 outcomes.subscribe(on_order_paid, types=("order.paid", "order.authorized", "order.late_payment"))  # it ships: a label
 outcomes.subscribe(payments_capture.on_shipment_event, types=("order.shipped", "shipment.in_transit"))  # CAPTURE_ON
 outcomes.subscribe(queue_notification)  # every event the customer hears about becomes one e-mail
+outcomes.subscribe(deliver_to_shop)  # every shop event also as a signed webhook, when SHOP_WEBHOOK_URL is set
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (intake, payments, shipping, notifications, inventory, cleanup):
+for blueprint in (intake, shopapi, payments, shipping, notifications, inventory, cleanup, webhooks):
     app.register_functions(blueprint)
 check_startup(app)  # under the host: every missing setting named at once, before any function runs

@@ -201,6 +201,29 @@ def _since(text: str):
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from ecommerce_tasks.webhooks.delivery import deliveries, replay
+
+    from .runner import load_local_settings
+
+    load_local_settings()
+    reload_settings()
+    if args.action == "replay":
+        if not (args.event_id or args.failed):
+            print("webhooks replay: name --event-id ID, or --failed", file=sys.stderr)
+            return 2
+        print(f"queued {replay(args.event_id, failed=args.failed)} event(s) for delivery again")
+        return 0
+    shown = deliveries(failed_only=args.failed)
+    for entry in shown:
+        last = entry["attempts"][-1] if entry["attempts"] else {}
+        print(f"{entry['event_id']}  {entry.get('type') or '?':<28} {entry.get('state') or '?':<9} tries {len(entry['attempts'])}"
+              f"  last {last.get('status_code') or last.get('error') or '-'} at {last.get('at') or '-'}"
+              + (f", next try {last['next_try_at']}" if last.get("next_try_at") else ""))
+    print(f"{len(shown)} event(s)")
+    return 0
+
+
 def cmd_settings_doc(args: argparse.Namespace) -> int:
     from ecommerce_tasks.settings import settings_reference
 
@@ -261,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     failures.add_argument("--since", help="an ISO time, or a span back from now: 30m, 6h, 2d")
     failures.add_argument("--kind", choices=["rejected", "failed"])
     failures.set_defaults(handler=cmd_failures)
+
+    webhooks = sub.add_parser("webhooks", help="webhook deliveries to the shop: list them, or send them again")
+    webhooks.add_argument("action", choices=["list", "replay"])
+    webhooks.add_argument("--failed", action="store_true", help="only the failed ones")
+    webhooks.add_argument("--event-id", help="replay this event")
+    webhooks.set_defaults(handler=cmd_webhooks)
 
     sub.add_parser("init", help="create every queue, table and container the app uses").set_defaults(handler=cmd_init)
     sub.add_parser("schema", help="print the JSON Schema of shop events").set_defaults(handler=cmd_schema)

@@ -36,6 +36,7 @@ def local_environment(tag: str, sandbox_url: str, email_dir: str | None = None) 
         "LABEL_REQUESTS_QUEUE": f"{tag}-label-requests",
         "TRACKING_QUEUE": f"{tag}-tracking-checks",
         "NOTIFICATIONS_QUEUE": f"{tag}-notifications",
+        "WEBHOOK_QUEUE": f"{tag}-webhook-deliveries",
         "LABELS_CONTAINER": f"{tag}-labels",
         "CLEANUP_SCAN_SCHEDULE": "0 0 * * * *",
         "PAYMENTS_SCAN_SCHEDULE": "0 */2 * * * *",

@@ -34,8 +34,10 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
+from standardwebhooks import Webhook
 
 from ecommerce_tasks.money import to_stripe
+
 from .shipping import ShippingState
 from .shipping import handle as handle_shipping
 
@@ -76,6 +78,9 @@ class SandboxState:
         self.shipping = ShippingState()
         # Idempotency-Key -> the answer first given to it, as Mollie and Stripe keep them.
         self.idempotent: dict[str, tuple[int, Any]] = {}
+        # The shop's webhook receiver: its secret, scripted answers (status codes or "timeout"), what came in.
+        self.receiver: dict[str, Any] = {"secret": "", "answers": [], "delay": 2.0}
+        self.received: list[dict[str, Any]] = []
 
     def take_fault(self, path: str) -> dict[str, Any] | None:
         with self.lock:
@@ -266,6 +271,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self._shipping_call("POST"):
             return
         path = self.path.split("?")[0]
+        if path == "/shop/webhooks":
+            return self._receive_webhook()
         if path.startswith("/mollie/v2/payments/") and path.endswith("/captures"):
             return self._money_call("mollie", path.split("/")[4], "capture")
         if path.startswith("/stripe/v1/payment_intents/") and path.endswith(("/capture", "/cancel")):
@@ -296,6 +303,10 @@ class _Handler(BaseHTTPRequestHandler):
                 state.chaos = {k: float(v) for k, v in body.items()}
                 state.random = random.Random(int(body.get("seed", 0)))  # nosec B311
                 return self._json(200, state.chaos)
+            if path == "/_sandbox/webhooks":
+                state.receiver = {"secret": body.get("secret", ""), "answers": list(body.get("answers", [])), "delay": float(body.get("delay", 2.0))}
+                state.received.clear()
+                return self._json(200, {})
             if path == "/_sandbox/latency":
                 state.latency = float(body.get("seconds", 0))
                 return self._json(200, {"seconds": state.latency})
@@ -310,6 +321,26 @@ class _Handler(BaseHTTPRequestHandler):
                 state.latency = 0.0
                 return self._json(200, {})
         self._json(404, {"error": "unknown sandbox endpoint"})
+
+    def _receive_webhook(self) -> None:
+        """The shop's side: verifies the signature with the Standard Webhooks library, records the
+        call, and answers as scripted (200 once the script is used up)."""
+        state = self.server.state
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            Webhook(state.receiver["secret"]).verify(raw, headers)
+            verified = True
+        except Exception:  # noqa: BLE001 - any failure to verify is recorded as such
+            verified = False
+        with state.lock:
+            answer = state.receiver["answers"].pop(0) if state.receiver["answers"] else 200
+            state.received.append({"id": headers.get("webhook-id"), "verified": verified, "answer": answer,
+                                   "signatures": len(headers.get("webhook-signature", "").split()), "body": raw.decode("utf-8", "replace")})
+        if answer == "timeout":
+            time.sleep(state.receiver["delay"])
+            answer = 200
+        self._json(int(answer), {"received": True})
 
     def do_DELETE(self) -> None:
         path = self.path.split("?")[0]
@@ -376,6 +407,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_sandbox/shipping":
             with state.lock:
                 return self._json(200, state.shipping.summary())
+        if path == "/_sandbox/webhooks":
+            with state.lock:
+                return self._json(200, {"received": list(state.received)})
         if path == "/_sandbox/requests":
             with state.lock:
                 return self._json(200, dict(state.requests))
@@ -499,6 +533,13 @@ class SandboxClient:
 
     def chaos(self, **rates: float) -> None:
         self._http.post("/_sandbox/chaos", json=rates).raise_for_status()
+
+    def webhook_receiver(self, secret: str, answers: list[int | str] | None = None, delay: float = 2.0) -> None:
+        """Scripts the shop's receiver at /shop/webhooks: the secret it verifies with, its next answers."""
+        self._http.post("/_sandbox/webhooks", json={"secret": secret, "answers": list(answers or []), "delay": delay}).raise_for_status()
+
+    def webhooks_received(self) -> list[dict[str, Any]]:
+        return self._http.get("/_sandbox/webhooks").json()["received"]
 
     def captures_of(self, payment_id: str) -> int:
         """How many captures the provider made of this payment (however often it was asked)."""

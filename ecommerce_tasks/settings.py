@@ -24,7 +24,8 @@ AZURITE_CONNECTION_STRING = (
 )
 
 # Every table the app uses (each name gets TABLE_PREFIX in front).
-TABLES = ("orders", "paymentlookup", "duework", "failures", "runs", "stock", "checkouts", "customers", "leads", "notifications")
+TABLES = ("orders", "paymentlookup", "duework", "failures", "runs", "stock", "checkouts", "customers", "leads", "notifications",
+          "webhookdeliveries")
 
 
 class SettingsError(ValueError):
@@ -196,10 +197,49 @@ class NotificationsSettings(Section):
     shop_url: Url = Field("https://shop.example.com", description="the shop's address in e-mails")
 
 
-FAMILIES: tuple[type[Section], ...] = (SharedSettings, PaymentsSettings, InventorySettings, CleanupSettings, ShippingSettings, NotificationsSettings)
+def _webhook_url(url: str) -> str:
+    """Events carry customer data: https, except a receiver on this machine (local runs, the sandbox)."""
+    if url and not (url.startswith("https://") or url.startswith(("http://127.0.0.1", "http://localhost"))):
+        raise ValueError("must be https (http only to 127.0.0.1 or localhost)")
+    return url
 
 
-class Settings(SharedSettings, PaymentsSettings, InventorySettings, CleanupSettings, ShippingSettings, NotificationsSettings):
+def _schedule(text: str) -> str:
+    steps = [part.strip() for part in text.split(",") if part.strip()]
+    if not steps or not all(step.isdigit() and int(step) <= 7 * 86400 for step in steps):
+        raise ValueError("a comma-separated list of whole seconds, each at most 7 days")
+    return ",".join(steps)
+
+
+class WebhooksSettings(Section):
+    """Events out to the shop as signed HTTP calls (Standard Webhooks), beside the outcomes queue."""
+
+    webhook_queue: QueueName = Field("webhook-deliveries", description="webhook delivery work items (**required**)")
+    shop_webhook_url: Annotated[str, Field(max_length=2000), AfterValidator(_webhook_url)] = Field(
+        "", description="where every outbound event is also POSTed, signed (unset: no webhooks)")
+    shop_webhook_secret: Secret = Field("", description=(
+        "the signing secret (`whsec_<base64>`); during a rotation two, separated by a space: both signatures are sent"))
+    webhook_timeout_seconds: Seconds = Field(10.0, description="timeout of one delivery")
+    webhook_retry_seconds: Annotated[str, AfterValidator(_schedule)] = Field(
+        "5,300,1800,7200,18000,36000,36000", description=(
+            "waits before each new try after a timeout, 429 or 5xx (comma-separated seconds): about a day in all;"
+            " then the delivery is recorded as failed"))
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        return self.shop_webhook_secret.split()
+
+    @property
+    def webhook_retry_schedule(self) -> list[int]:
+        return [int(step) for step in self.webhook_retry_seconds.split(",")]
+
+
+FAMILIES: tuple[type[Section], ...] = (SharedSettings, PaymentsSettings, InventorySettings, CleanupSettings, ShippingSettings,
+                                       NotificationsSettings, WebhooksSettings)
+
+
+class Settings(SharedSettings, PaymentsSettings, InventorySettings, CleanupSettings, ShippingSettings, NotificationsSettings,
+               WebhooksSettings):
     """Every section in one object: `get_settings().payment_window_hours`."""
 
     @cached_property
@@ -213,7 +253,7 @@ class Settings(SharedSettings, PaymentsSettings, InventorySettings, CleanupSetti
     def queues(self) -> list[str]:
         """Every queue the app reads or writes (the host adds `<queue>-poison` itself)."""
         return [self.shop_events_queue, self.shop_outcomes_queue, self.payment_checks_queue, self.stock_updates_queue,
-                self.cleanup_queue, self.label_requests_queue, self.tracking_queue, self.notifications_queue]
+                self.cleanup_queue, self.label_requests_queue, self.tracking_queue, self.notifications_queue, self.webhook_queue]
 
     def table(self, name: str) -> str:
         """Table names are alphanumeric; the prefix lets several shops or test runs share an account."""

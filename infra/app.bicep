@@ -53,6 +53,7 @@ var secretSettings = {
   POSTNL_API_KEY: 'postnl-api-key'
   SENDGRID_API_KEY: 'sendgrid-api-key'
   ACS_CONNECTION_STRING: 'acs-connection-string'
+  SHOP_WEBHOOK_SECRET: 'shop-webhook-secret'
 }
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
@@ -250,6 +251,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       LABEL_REQUESTS_QUEUE: 'label-requests'
       TRACKING_QUEUE: 'tracking-checks'
       NOTIFICATIONS_QUEUE: 'notifications'
+      WEBHOOK_QUEUE: 'webhook-deliveries'
       // One pool for every sync function (the Python worker's); 16 keeps I/O-bound payment checks
       // near their bound at 300 ms provider latency (see docs: benchmarks), the default would be 5-6.
       PYTHON_THREADPOOL_THREAD_COUNT: '16'

@@ -157,7 +157,8 @@ def test_capture_on_says_which_event_captures(env, monkeypatch, capture_on, capt
     monkeypatch.setenv("CAPTURE_ON", capture_on)
     reload_settings()
     for event_type in ("order.shipped", "shipment.in_transit"):
-        on_shipment_event({"type": event_type, "order_id": "o-when"})
+        on_shipment_event({"type": event_type, "order_id": "o-when", "data": {"payment": "authorized"}})
+        on_shipment_event({"type": event_type, "order_id": "o-paid", "data": {"payment": "paid"}})  # nothing to capture
     queued = [json.loads(body)["action"] for body in take_all(env.payment_checks_queue)]
     assert queued == ["capture"] * len(captures_on)
 

@@ -54,8 +54,16 @@ def run_payment_work(message: CheckMessage) -> object:
 def on_shipment_event(event: dict[str, Any]) -> None:
     """order.shipped / shipment.in_transit: due for its capture when CAPTURE_ON says so. The work
     item is idempotent (the claim), so a repeat of this event is harmless."""
-    if TRIGGERS.get(get_settings().capture_on) == event["type"] and event.get("order_id"):
-        enqueue(get_settings().payment_checks_queue, {"order_id": event["order_id"], "action": "capture"})
+    order_id = event.get("order_id")
+    if TRIGGERS.get(get_settings().capture_on) != event["type"] or not order_id:
+        return
+    # order.shipped says whether the money is still to be captured; a scan's event does not: ask.
+    payment = (event.get("data") or {}).get("payment")
+    if payment is None:
+        order = load_order(order_id).order
+        payment = order.status if order else None
+    if payment == OrderStatus.AUTHORIZED:
+        enqueue(get_settings().payment_checks_queue, {"order_id": order_id, "action": "capture"})
 
 
 def capture_key(order_id: str, payment_id: str) -> str:

@@ -124,6 +124,7 @@ def create_label(message: LabelMessage, now: datetime | None = None, carrier: Ca
         "tracking_number": label.tracking_number,
         "tracking_url": label.tracking_url,
         "label_blob": f"{settings.labels_container}/{blob}",
+        "payment": order.status,  # "authorized": the money is still to be captured
     }
     add_to_outbox(shipment, [make_event("order.shipped", {"order_id": order_id}, now, data)], owner, now)
     try:

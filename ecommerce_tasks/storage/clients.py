@@ -238,10 +238,12 @@ def take_all(queue: str) -> list[str]:
     return bodies
 
 
-def enqueue(queue: str, payload: dict[str, Any]) -> None:
+def enqueue(queue: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
+    """One base64 JSON message; with a delay, it becomes visible only then (a schedule of retries
+    that sleeps nowhere)."""
     from ..telemetry import with_trace
 
-    queue_client(queue).send_message(json.dumps(with_trace(payload), separators=(",", ":")))
+    queue_client(queue).send_message(json.dumps(with_trace(payload), separators=(",", ":")), visibility_timeout=delay_seconds or None)
 
 
 async def _enqueue_many_async(queue: str, bodies: list[str], concurrency: int) -> None:
