@@ -33,6 +33,7 @@ from ecommerce_tasks.storage import REQUEST_COUNTER, enqueue, queue_client, read
 from ecommerce_tasks.work import failures_table
 
 NOW = datetime.now(timezone.utc)
+DEMO_WEBHOOK_SECRET = "whsec_ZGVtby1zaG9wLXdlYmhvb2stc2VjcmV0LW5vdC1hLXNlY3JldA=="  # noqa: S105 - the demo receiver's own: opens nothing
 
 # order id -> (situation, provider, payment script, placed minutes ago, sandbox extras)
 SHOP: dict[str, tuple[str, str, list[str] | None, float, dict[str, Any]]] = {
@@ -204,10 +205,15 @@ def run_demo() -> int:
             "CARRIER": "sendcloud",  # the sandbox Sendcloud: parcels, PDF labels, tracking that advances
             "TRACKING_INTERVAL_MINUTES": "0",  # every run asks the carrier again (hours apart in production)
             "EMAIL_PROVIDER": "local",  # each e-mail becomes an .eml file
+            # The shop also gets every event as a signed webhook, at the sandbox's receiver.
+            "SHOP_WEBHOOK_URL": f"{sandbox_server.url}/shop/webhooks",
+            "SHOP_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET,
+            "WEBHOOK_RETRY_SECONDS": "0,0,0,0,0",  # the day-long schedule, squeezed into the demo's runs
         })
         reload_settings()
         close_http_client()
         sandbox = SandboxClient(sandbox_server.url)
+        sandbox.webhook_receiver(DEMO_WEBHOOK_SECRET, answers=[503, 503, 503])  # the shop is down for its first three calls
         host = LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))
 
         print(f"Seeding a sample shop: {len(SHOP)} orders and one malformed event, sent as base64 JSON to the intake queue")
@@ -250,6 +256,7 @@ def run_demo() -> int:
             print(f"Run {run} (later: the carrier moves and delivers the parcels): {_stats(later)}")
 
         _report(os.environ["SHOP_OUTCOMES_QUEUE"], os.environ["SHOP_EVENTS_QUEUE"], elapsed)
+        _report_webhooks(sandbox)
         _report_shipping(output)
         close_http_client()
     return 0
@@ -317,6 +324,16 @@ def _report(outcomes_queue: str, events_queue: str, elapsed: float) -> None:
     for rejected in failures_table().query_entities("PartitionKey eq @q", parameters={"q": events_queue}):
         print(f"Rejected shop event (recorded with its reason): {rejected['reason'][:160]}")
     print(f"Storage requests for all of this: {requests} ({requests / len(SHOP):.1f} per order, intake included); {elapsed:.1f} s")
+
+
+def _report_webhooks(sandbox: SandboxClient) -> None:
+    received = sandbox.webhooks_received()
+    events = {call["id"] for call in received}
+    refused = [call["id"] for call in received if call["answer"] != 200]
+    late = sorted({i for i in refused if any(c["id"] == i and c["answer"] == 200 for c in received)})
+    print(f"Webhooks to the shop (signed, Standard Webhooks): {len(events)} events in {len(received)} calls; "
+          f"every signature valid: {'yes' if all(call['verified'] for call in received) else 'NO'}")
+    print(f"  the shop was down for its first {len(refused)} calls (503); {len(late)} event(s) came again and were delivered late: {', '.join(late)}")
 
 
 def _report_shipping(output: Path) -> None:

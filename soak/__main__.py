@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from .shop import Shop
 PORTS = (20100, 20101, 20102)  # its own Azurite, so restarting it disturbs nothing else
 HTTP_PORT = 20171
 FUNCTION_KEY = "soak-function-key"
+WEBHOOK_SECRET = "whsec_c29hay1zaG9wLXdlYmhvb2stc2VjcmV0LW5vdC1hLXNlY3JldA=="  # noqa: S105 - the soak receiver's own
 
 
 def soak_environment(tag: str, sandbox: SandboxServer) -> dict[str, str]:
@@ -64,6 +66,11 @@ def soak_environment(tag: str, sandbox: SandboxServer) -> dict[str, str]:
         "HTTP_MAX_ATTEMPTS": "3",
         "HTTP_BACKOFF_BASE_SECONDS": "0.05",
         "HTTP_BACKOFF_MAX_SECONDS": "0.5",
+        # Every event also as a signed webhook, to a receiver that fails often (set up below).
+        "SHOP_WEBHOOK_URL": f"{sandbox.url}/shop/webhooks",
+        "SHOP_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "WEBHOOK_RETRY_SECONDS": "1,1,2,2,3,3,5,5",
+        "WEBHOOK_TIMEOUT_SECONDS": "1",
     }
 
 
@@ -132,6 +139,10 @@ def main() -> int:
         sandbox = SandboxClient(sandbox_server.url)
         sandbox.chaos(rate_429=args.rate_429, rate_500=args.rate_5xx, rate_timeout=args.rate_timeout,
                       rate_after_effect=args.rate_after_effect, timeout_seconds=2, seed=args.seed)
+        # A flaky shop: about a third of its first 150 answers are 500, 503 or a timeout.
+        flaky = random.Random(args.seed)  # nosec B311 - reproducible faults, not security
+        sandbox.webhook_receiver(WEBHOOK_SECRET, answers=[flaky.choice([500, 503, "timeout"]) if flaky.random() < 0.33 else 200
+                                                          for _ in range(150)], delay=1.5)
         settings = get_settings()
         queues = {"events": settings.shop_events_queue, "checks": settings.payment_checks_queue}
 

@@ -30,7 +30,7 @@ CUSTOMER_DATA = re.compile(r"soak\.(customer|shopper)\d+@example\.com|Soak (Cust
 def _work_queues() -> list[str]:
     s = get_settings()
     return [s.shop_events_queue, s.payment_checks_queue, s.stock_updates_queue, s.cleanup_queue,
-            s.label_requests_queue, s.tracking_queue, s.notifications_queue]
+            s.label_requests_queue, s.tracking_queue, s.notifications_queue, s.webhook_queue]
 
 
 def _expected(order_id: str, record: ShopRecord) -> str:
@@ -82,6 +82,15 @@ def check_all(record: ShopRecord, sandbox: SandboxClient, log_path: Path, kills:
                     f"{len(events)} events, {repeats} repeated ids after {kills} runner kills; paid without event: {unannounced[:5]}"))
 
     results += _shipping(record, orders, sandbox, events)
+
+    calls = sandbox.webhooks_received()
+    delivered = {c["id"] for c in calls if c["verified"] and c["answer"] == 200}
+    unsigned = [c["id"] for c in calls if not c["verified"]]
+    missing_hooks = sorted({e["event_id"] for e in events} - delivered)
+    results.append(("every shop event reached the flaky shop as a webhook, at least once, validly signed",
+                    bool(events) and not missing_hooks and not unsigned,
+                    f"{len(delivered)} events in {len(calls)} calls ({sum(c['answer'] != 200 for c in calls)} failed); "
+                    f"missing {missing_hooks[:3]}; bad signatures {unsigned[:3]}"))
 
     authorized = [o for o, scenario in record.orders.items() if scenario == "authorized"]
     captures = {o: sum(sandbox.captures_of(p) for p in record.payments[o]) for o in authorized}
