@@ -47,7 +47,10 @@ def main() -> None:
     size.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     size.add_argument("--full", action="store_true", help="fan-out to 100,000 and history to 1,000,000")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--storage-rtt-ms", type=float, default=5.0,
+                        help="round trip put between the app and Azurite by a TCP proxy (default 5: within one Azure region; 0: none)")
     args = parser.parse_args()
+    os.environ["BENCH_STORAGE_RTT_MS"] = str(args.storage_rtt_ms)
 
     if args.quick:
         fan_ns, histories, cost_n, worker_n = [200], [1_000, 5_000], 20, 48
@@ -57,8 +60,11 @@ def main() -> None:
         fan_ns, histories, cost_n, worker_n = [1_000, 10_000], [10_000, 100_000], 300, 300
 
     results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, Azurite (in memory)",
+                     "storage_rtt_ms": args.storage_rtt_ms,
                      "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    results["fanout"] = [fanout.measure(n) for n in fan_ns]
+    sizes = [fanout.measure(n) for n in fan_ns]
+    results["fanout"] = {"rtt_ms": args.storage_rtt_ms, "sizes": sizes,
+                         "app_vs_naive": [f["app_vs_naive"] for f in sizes], "app_vs_ceiling": [f["app_vs_ceiling"] for f in sizes]}
     results["due_scan"] = [due_scan.measure(h) for h in histories]
     results["cost"] = [cost.payments(cost_n), *cost.shipping(cost_n), cost.inventory(cost_n * 2), cost.cleanup(cost_n * 2)]
     results["workers"] = workers.measure(worker_n)
@@ -72,9 +78,9 @@ def main() -> None:
 
 
 def _print(r: dict) -> None:
-    print(f"\nBenchmarks on {r['machine']}, {r['at']}\n")
+    print(f"\nBenchmarks on {r['machine']}, {r['at']}; storage {r['storage_rtt_ms']} ms round trip away (TCP proxy)\n")
     print("Fan-out (messages/s)        app     naive   ceiling  app/ceiling  app/naive   CPU ms/msg: ours  Azurite   all cores allow")
-    for f in r["fanout"]:
+    for f in r["fanout"]["sizes"]:
         print(f"  N={f['n']:<9,}       {f['app_msgs_per_s']:>7,} {f['naive_msgs_per_s']:>9,} {f['ceiling_msgs_per_s']:>9,}"
               f"  {f['app_vs_ceiling']:>10}  {f['app_vs_naive']:>9}   {f['python_cpu_ms_per_msg']:>15}  {f['azurite_cpu_ms_per_msg']:>7}"
               f"   {f['cores_cap_msgs_per_s']:>9,}  (5x naive: {5 * f['naive_msgs_per_s']:,})")
@@ -108,9 +114,9 @@ def _chart(r: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    ns = [f["n"] for f in r["fanout"]]
+    ns = [f["n"] for f in r["fanout"]["sizes"]]
     for key, label in (("app_msgs_per_s", "app fan-out"), ("ceiling_msgs_per_s", "raw async ceiling"), ("naive_msgs_per_s", "naive loop")):
-        left.plot(ns, [f[key] for f in r["fanout"]], marker="o", label=label)
+        left.plot(ns, [f[key] for f in r["fanout"]["sizes"]], marker="o", label=label)
     left.set(xscale="log", xlabel="work items", ylabel="messages/s", title="Fan-out", ylim=(0, None))
     left.legend()
     histories = [d["history"] for d in r["due_scan"]]

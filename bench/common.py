@@ -11,18 +11,27 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from ecommerce_tasks import duework
-from autopilot_local.devtools import PORTS, Azurite, local_environment
+from autopilot_local.devtools import PORTS, Azurite, connection_string, local_environment
 from ecommerce_tasks.http import close_http_client
 from ecommerce_tasks.intake import ShopIntake
 from autopilot_sandbox import SandboxClient, SandboxServer
 from ecommerce_tasks.settings import reload_settings
 
+from .latency_proxy import storage_behind
+
+
+def storage_rtt_ms() -> float:
+    """The round trip put between the app and Azurite (`python -m bench --storage-rtt-ms`)."""
+    return float(os.environ.get("BENCH_STORAGE_RTT_MS", "0") or 0)
+
 
 @contextmanager
 def bench_environment(**settings: str):
     tag = "b" + uuid.uuid4().hex[:8]
-    with Azurite(), SandboxServer() as sandbox_server, tempfile.TemporaryDirectory() as emails:
+    with Azurite(), storage_behind(storage_rtt_ms(), PORTS) as ports, SandboxServer() as sandbox_server, \
+            tempfile.TemporaryDirectory() as emails:
         os.environ.update(local_environment(tag, sandbox_server.url, email_dir=emails))
+        os.environ["AzureWebJobsStorage"] = connection_string(ports)  # through the latency proxy, if any
         os.environ.update(settings)
         reload_settings()
         close_http_client()

@@ -12,12 +12,13 @@ def test_benchmark_suite_runs_and_writes_its_results(azurite, tmp_path):
     assert {"fanout", "due_scan", "cost", "workers", "on_paper"} <= data.keys()
     assert all(d["entities_read_per_due_order"] == 1.0 for d in data["due_scan"])
     # CPU is accounted on both sides (this process and Azurite), so the printed caps mean something.
-    assert all(f["python_cpu_ms_per_msg"] > 0 and f["azurite_cpu_ms_per_msg"] > 0 for f in data["fanout"])
+    assert data["fanout"]["rtt_ms"] == 5.0 and len(data["fanout"]["app_vs_naive"]) == len(data["fanout"]["sizes"])
+    assert all(f["python_cpu_ms_per_msg"] > 0 and f["azurite_cpu_ms_per_msg"] > 0 for f in data["fanout"]["sizes"])
     assert data["workers"]["python_cpu_ms_per_check"] > 0 and data["workers"]["azurite_cpu_ms_per_check"] > 0
     runs = data["workers"]["runs"]
     assert {(r["pool"], r["provider_ms"]) for r in runs} == {(p, ms) for p in (6, 16, 32) for ms in (50, 300)}
     assert all(r["per_second"] > 0 and r["bound"] > 0 for r in runs)
-    assert all(f["cores_cap_msgs_per_s"] > 0 for f in data["fanout"]) and data["workers"]["cores_cap_per_s"] > 0
+    assert all(f["cores_cap_msgs_per_s"] > 0 for f in data["fanout"]["sizes"]) and data["workers"]["cores_cap_per_s"] > 0
     assert all(d["python_cpu_ms_per_due_order"] > 0 for d in data["due_scan"])
     assert (tmp_path / "scaling.png").stat().st_size > 10_000
     assert "Fan-out" in result.stdout and "bites first" in result.stdout
