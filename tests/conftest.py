@@ -69,6 +69,20 @@ def patient_http(env, monkeypatch):
 
 
 @pytest.fixture
+def api(host):
+    """The runner's HTTP server on a free port, and a client that sends the function key."""
+    import threading
+
+    import httpx
+
+    server = host.http_server(0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield httpx.Client(base_url=f"http://127.0.0.1:{server.server_address[1]}/api", headers={"x-functions-key": "test-function-key"}, timeout=10)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
 def host(env):
     """The local runner over function_app.py, with retries made visible again at once."""
     return LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0))

@@ -325,17 +325,6 @@ def test_mailbox_names_never_collide(tmp_path, env):
 
 # -- 13. Stripe signatures ---------------------------------------------------------------------
 
-@pytest.fixture
-def api(host):
-    import threading
-
-    server = host.http_server(0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield httpx.Client(base_url=f"http://127.0.0.1:{server.server_address[1]}/api", headers={"x-functions-key": "test-function-key"}, timeout=10)
-    server.shutdown()
-    server.server_close()
-
-
 def stripe_signature(body: bytes, secret: str, at: int | None = None) -> str:
     at = int(time.time()) if at is None else at
     return f"t={at},v1={hmac.new(secret.encode(), f'{at}.'.encode() + body, hashlib.sha256).hexdigest()}"

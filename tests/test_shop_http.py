@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,15 +27,6 @@ ROOT = Path(__file__).parent.parent
 SECRET = "whsec_" + base64.b64encode(b"the shop's webhook secret, 32 b.").decode()
 NEXT_SECRET = "whsec_" + base64.b64encode(b"the rotated-in secret, 32 bytes!").decode()
 ADDRESS = {"name": "Sam Shop", "street": "Damrak", "house_number": "12", "postal_code": "1012 LG", "city": "Amsterdam", "country": "NL"}
-
-
-@pytest.fixture
-def api(host):
-    server = host.http_server(0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield httpx.Client(base_url=f"http://127.0.0.1:{server.server_address[1]}/api", headers={"x-functions-key": "test-function-key"}, timeout=10)
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

@@ -1,24 +1,12 @@
 """Webhooks through the runner's HTTP server: function key, re-fetching from the provider."""
 
 import json
-import threading
 
 import httpx
 import pytest
 
 from ecommerce_tasks.orders import load_order
 from tests.conftest import drain_outcomes, function, payment_ref, place
-
-
-@pytest.fixture
-def api(host):
-    server = host.http_server(0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/api"
-    yield httpx.Client(base_url=base, headers={"x-functions-key": "test-function-key"}, timeout=5)
-    server.shutdown()
-    server.server_close()
 
 
 def test_mollie_form_post_marks_order_paid_within_one_pass(host, env, sandbox, api):

@@ -24,7 +24,7 @@ from azure.core.exceptions import ResourceModifiedError
 from .. import clock
 from ..claims import ClaimResult, claim, owner_id, update
 from ..http import PermanentProviderError
-from ..orders import OrderStatus, load_order, order_outbox, orders_table, replace_order
+from ..orders import Order, OrderRecord, OrderStatus, load_order, order_outbox, orders_table, replace_order
 from ..outcomes import add_to_outbox, make_event, publish_outbox
 from ..providers.payments import PaymentProvider, payment_providers
 from ..settings import get_settings
@@ -70,13 +70,17 @@ def capture_key(order_id: str, payment_id: str) -> str:
     return f"capture-{order_id}-{payment_id}"
 
 
+def _known(order_id: str) -> tuple[OrderRecord, Order]:
+    record = load_order(order_id)
+    if record.order is None:
+        raise PermanentError(f"unknown order {order_id!r}")
+    return record, record.order
+
+
 def capture_order(order_id: str, now: datetime | None = None, providers: dict[str, PaymentProvider] | None = None) -> str:
     settings = get_settings()
     now = now or clock.utcnow()
-    record = load_order(order_id)
-    order = record.order
-    if order is None:
-        raise PermanentError(f"unknown order {order_id!r}")
+    record, order = _known(order_id)
     if order.status != OrderStatus.AUTHORIZED or not order.authorized_payment_id:
         return f"nothing to capture ({order.status})"
     attempt = record.attempts[order.authorized_payment_id]
@@ -139,10 +143,7 @@ def cancel_order(order_id: str, now: datetime | None = None, providers: dict[str
     A paid or shipped order is refused, with the reason recorded (refunds are the shop's)."""
     settings = get_settings()
     now = now or clock.utcnow()
-    record = load_order(order_id)
-    order = record.order
-    if order is None:
-        raise PermanentError(f"unknown order {order_id!r}")
+    record, order = _known(order_id)
     if order.status == OrderStatus.CANCELLED:
         return "already cancelled"
     if order.status == OrderStatus.PAID:
