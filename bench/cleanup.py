@@ -20,7 +20,7 @@ from ecommerce_tasks import duework
 from ecommerce_tasks.cleanup.intake import CHECKOUTS, first_look
 from ecommerce_tasks.settings import get_settings
 
-from .common import upsert_by_partition
+from .common import submit_with_retries, upsert_by_partition
 
 
 def seed_carts(count: int, hours_ago: float = 30, concurrency: int = 64) -> None:
@@ -45,7 +45,7 @@ async def _seed(count: int, hours_ago: float, concurrency: int) -> None:
                 cid = f"cart-{i:07d}"
                 cart = {"type": "checkout.updated", "event_id": f"{cid}-c", "checkout_id": cid, "step": "cart", "occurred_at": occurred.isoformat(), "currency": "EUR"}
                 item = {**cart, "event_id": f"{cid}-l", "step": "line", "line": {"sku": "MUG", "quantity": 1, "unit_price": "9.99", "name": ""}}
-                await carts.submit_transaction([
+                await submit_with_retries(carts, [
                     ("upsert", {"PartitionKey": cid, "RowKey": "cart", "step": "cart", "occurred_at": occurred.isoformat(), "event": json.dumps(cart)}),
                     ("upsert", {"PartitionKey": cid, "RowKey": "line|MUG", "step": "line", "occurred_at": occurred.isoformat(), "event": json.dumps(item)}),
                 ])

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
 from ecommerce_tasks import duework
 from autopilot_local.devtools import PORTS, Azurite, connection_string, local_environment
 from ecommerce_tasks.http import close_http_client
@@ -98,12 +100,25 @@ class CpuMeter:
         self.azurite = sum(self._seconds(p) for p in self._azurite) - self._start[1]
 
 
+async def submit_with_retries(table, operations: list, tries: int = 4) -> None:
+    """A seeding transaction of upserts (harmless to repeat), tried again when Azurite drops a
+    pooled connection (it closes idle keep-alives, and a busy machine makes them idle)."""
+    for attempt in range(tries):
+        try:
+            await table.submit_transaction(operations)
+            return
+        except (ServiceRequestError, ServiceResponseError):
+            if attempt == tries - 1:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+
+
 async def upsert_by_partition(table, rows: list[dict], concurrency: int = 2) -> None:
     """Writes rows with an async TableClient in transactions of 100 (a transaction holds one partition)."""
     batches = iter(duework.chunks_per_partition(rows, lambda row: row["PartitionKey"], 100))
 
     async def writer() -> None:
         for batch in batches:
-            await table.submit_transaction([("upsert", row) for row in batch])
+            await submit_with_retries(table, [("upsert", row) for row in batch])
 
     await asyncio.gather(*(writer() for _ in range(concurrency)))  # large batches queue up in Azurite
