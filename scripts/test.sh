@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The integration guide's PHP example is run by a test (docs/integrating.md): PHP from Debian's archive.
+if ! command -v php > /dev/null; then
+  apt-get update -qq && apt-get install -y -qq php-cli > /dev/null
+fi
 .venv/bin/ruff check ecommerce_tasks autopilot_local autopilot_sandbox autopilot_demo tests bench soak function_app.py
 .venv/bin/bandit -q -r ecommerce_tasks function_app.py  # security lint of the app: must stay clean
 .venv/bin/lint-imports --no-cache  # the architecture contracts in pyproject.toml

@@ -210,4 +210,10 @@ def test_the_integration_guides_examples_verify_a_signature_made_by_the_app(tmp_
     assert ran.returncode == 0 and "verified 1001:order.paid" in ran.stdout, ran.stderr
     forged = subprocess.run(["node", str(node_file)], capture_output=True, text=True, env={**environment, "BODY": body + " "}, timeout=60)
     assert forged.returncode != 0
-    assert "```php\n" in guide and "```bash\n" in guide
+    php_file = tmp_path / "verify.php"
+    php_file.write_text(example("php"))
+    ran = subprocess.run(["php", str(php_file)], capture_output=True, text=True, env=environment, timeout=60)
+    assert ran.returncode == 0 and "verified 1001:order.paid" in ran.stdout, ran.stdout + ran.stderr
+    forged = subprocess.run(["php", str(php_file)], capture_output=True, text=True, env={**environment, "BODY": body + " "}, timeout=60)
+    assert forged.returncode != 0
+    assert "```bash\n" in guide
