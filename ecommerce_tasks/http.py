@@ -162,13 +162,19 @@ def send_once(provider: str, method: str, url: str, **kwargs: Any) -> httpx.Resp
 
     if response.is_success:
         return response
+    raise refusal(provider, response)
+
+
+def refusal(provider: str, response: httpx.Response) -> ProviderError:
+    """The error a non-2xx answer stands for: transient (429, 5xx, or what the provider flags as
+    retryable) or permanent, with the provider's words and its Retry-After."""
     should_retry = response.headers.get("Stripe-Should-Retry")
     transient = response.status_code in TRANSIENT_STATUS
     if should_retry is not None:
         transient = should_retry.lower() == "true"
     error = TransientProviderError if transient else PermanentProviderError
-    raise error(provider, _describe(response), status=response.status_code, retry_after=_retry_after_seconds(response),
-                detail=_error_detail(response))
+    return error(provider, _describe(response), status=response.status_code, retry_after=_retry_after_seconds(response),
+                 detail=_error_detail(response))
 
 
 def _error_detail(response: httpx.Response) -> str:
@@ -225,9 +231,7 @@ def _download_once(provider: str, url: str, base_url: str, max_bytes: int, magic
                     continue
                 if not response.is_success:
                     response.read()
-                    transient = response.status_code in TRANSIENT_STATUS
-                    error = TransientProviderError if transient else PermanentProviderError
-                    raise error(provider, _describe(response), status=response.status_code, retry_after=_retry_after_seconds(response))
+                    raise refusal(provider, response)
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > max_bytes:
                     raise PermanentProviderError(provider, f"document of {declared} bytes refused (at most {max_bytes})")

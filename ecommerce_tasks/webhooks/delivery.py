@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from standardwebhooks import Webhook
 
 from .. import clock
-from ..http import http_client
+from ..http import TRANSIENT_STATUS, http_client
 from ..logs import mask_text
 from ..settings import get_settings
 from ..storage import enqueue, table_client
@@ -36,7 +36,7 @@ from ..storage import enqueue, table_client
 log = logging.getLogger("ecommerce_tasks.webhooks")
 
 EVENT_ROW = "event"
-RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRYABLE = TRANSIENT_STATUS | {408, 425}  # a shop's request timeout and "too early" are worth another try too
 
 
 class DeliveryMessage(BaseModel):
