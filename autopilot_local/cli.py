@@ -231,6 +231,13 @@ def cmd_settings_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workbook(args: argparse.Namespace) -> int:
+    from autopilot_local.workbook import render
+
+    print(render(), end="")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from ecommerce_tasks.shop_events import SHOP_EVENT
 
@@ -294,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("init", help="create every queue, table and container the app uses").set_defaults(handler=cmd_init)
     sub.add_parser("schema", help="print the JSON Schema of shop events").set_defaults(handler=cmd_schema)
     sub.add_parser("settings-doc", help="print docs/settings.md, generated from the settings models").set_defaults(handler=cmd_settings_doc)
+    sub.add_parser("workbook", help="print infra/workbook.json, generated from the queries in docs/operations.md").set_defaults(handler=cmd_workbook)
     sub.add_parser("demo", help="the demo: Azurite, sandbox, sample shop, every task, report").set_defaults(handler=cmd_demo)
 
     args = parser.parse_args(argv)

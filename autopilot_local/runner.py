@@ -299,7 +299,10 @@ class LocalHost:
         return content.encode("utf-8")
 
     def _to_poison(self, function: RegisteredFunction, queue: QueueClient, poison: QueueClient, message: Any, reason: str) -> str:
-        log.error("%s: message %s moved to %s after %d tries: %s", function.name, message.id, poison.queue_name, message.dequeue_count, reason)
+        # The host's own words (its queue listener logs them as a warning): the poisoning query in
+        # docs/operations.md searches for them, since they cover timeouts and crashes too.
+        log.warning("Message has reached MaxDequeueCount of %d. Moving message to queue '%s'.", self.config.max_dequeue_count, poison.queue_name)
+        log.error("%s: message %s poisoned after %d tries: %s", function.name, message.id, message.dequeue_count, reason)
         poison.send_message(message.content)
         queue.delete_message(message, pop_receipt=message.pop_receipt)
         return "poisoned"

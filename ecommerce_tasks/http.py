@@ -147,18 +147,20 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 
 def send_once(provider: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One try, no retry: a 2xx response, or a Transient/PermanentProviderError."""
+    """One try, no retry: a 2xx response, or a Transient/PermanentProviderError. Its latency is
+    recorded however it ends: the HTTP status, or `timeout` / `error` when no answer came."""
     started = time.perf_counter()
+    status: int | str = "error"
     try:
         response = http_client().request(method, url, **kwargs)
+        status = response.status_code
     except httpx.TimeoutException as exc:
+        status = "timeout"
         raise TransientProviderError(provider, f"timeout on {method} {httpx.URL(url).path}: {exc!r}") from exc
     except httpx.TransportError as exc:
         raise TransientProviderError(provider, f"connection error on {method} {httpx.URL(url).path}: {exc!r}") from exc
     finally:
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.debug("%s %s %s took %.1f ms", provider, method, url, elapsed_ms)
-    PROVIDER_LATENCY.record(elapsed_ms, {"provider": provider, "status": response.status_code})
+        PROVIDER_LATENCY.record((time.perf_counter() - started) * 1000, {"provider": provider, "status": status})
 
     if response.is_success:
         return response
@@ -224,8 +226,10 @@ def _download_once(provider: str, url: str, base_url: str, max_bytes: int, magic
     target = require_origin(provider, url, base_url)
     for _ in range(MAX_REDIRECTS + 1):
         started = time.perf_counter()
+        status: int | str = "error"
         try:
             with http_client().stream("GET", target, follow_redirects=False, **kwargs) as response:
+                status = response.status_code
                 if response.is_redirect:
                     target = require_origin(provider, str(target.join(response.headers.get("Location", ""))), base_url)
                     continue
@@ -241,11 +245,12 @@ def _download_once(provider: str, url: str, base_url: str, max_bytes: int, magic
                     if len(body) > max_bytes:
                         raise PermanentProviderError(provider, f"document larger than {max_bytes} bytes refused")
         except httpx.TimeoutException as exc:
+            status = "timeout"
             raise TransientProviderError(provider, f"timeout on GET {target.path}: {exc!r}") from exc
         except httpx.TransportError as exc:
             raise TransientProviderError(provider, f"connection error on GET {target.path}: {exc!r}") from exc
         finally:
-            PROVIDER_LATENCY.record((time.perf_counter() - started) * 1000, {"provider": provider, "status": "download"})
+            PROVIDER_LATENCY.record((time.perf_counter() - started) * 1000, {"provider": provider, "status": status})
         if magic and not body.startswith(magic):
             raise PermanentProviderError(provider, f"document is not of the expected kind (does not start with {magic!r})")
         return bytes(body)

@@ -16,6 +16,8 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from . import context, telemetry
 from .settings import get_settings
 from .storage import table_client
@@ -52,7 +54,9 @@ def recorded_run(timer: str, scan: Callable[[], Any], past_due: bool = False) ->
     status, error = "ok", None
     summary: dict[str, Any] = {"found": 0, "enqueued": 0, "details": {}}
     try:
-        with telemetry.tracer.start_as_current_span(f"timer {timer}", attributes={"autopilot.run_id": run_id}) as span:
+        # A SERVER span: the run's one row in Application Insights `requests`, as a queue message's is.
+        with telemetry.tracer.start_as_current_span(f"timer {timer}", kind=SpanKind.SERVER, attributes={
+                "autopilot.timer": timer, "autopilot.run_id": run_id, "autopilot.past_due": past_due}) as span:
             report = scan()
             summary = summarize(report)
             span.set_attributes({"autopilot.found": summary["found"], "autopilot.enqueued": summary["enqueued"]})
@@ -80,7 +84,9 @@ def recorded_run(timer: str, scan: Callable[[], Any], past_due: bool = False) ->
             runs_table().create_entity(row)
         except Exception as exc:  # noqa: BLE001 - a lost report must never fail the run it reports
             log.warning("%s: run report not recorded: %r", timer, exc)
-        log.info("%s run %s: %s, found %d, enqueued %d", timer, run_id, status, summary["found"], summary["enqueued"])
+        log.info("%s run %s: %s, found %d, enqueued %d", timer, run_id, status, summary["found"], summary["enqueued"],
+                 extra={"autopilot.timer": timer, "autopilot.run_status": status, "autopilot.found": summary["found"],
+                        "autopilot.enqueued": summary["enqueued"], "autopilot.seconds": row["seconds"]})
         context.run_id.reset(token)
 
 

@@ -104,6 +104,9 @@ class SharedSettings(Section):
     http_max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(4, description="tries of one provider call before the message is retried")
     http_backoff_base_seconds: Seconds = Field(0.5, description="first backoff between provider tries (exponential, with jitter)")
     http_backoff_max_seconds: Seconds = Field(20.0, description="longest backoff, also the cap on a provider's Retry-After")
+    telemetry_sampling_percentage: Annotated[float, Field(gt=0, le=100)] = Field(100.0, description=(
+        "share of traces (whole journeys: spans and their dependencies) sent to Application Insights; every row kept "
+        "carries itemCount = 100 / this, so queries count with sum(itemCount). Logs and metrics are never sampled"))
     fanout_concurrency: Annotated[int, Field(ge=1, le=1000)] = Field(64, description="concurrent queue sends of a timer's fan-out")
     unknown_entity_tries: Annotated[int, Field(ge=1, le=100)] = Field(
         3, description="deliveries an event naming a not-yet-known product may wait before it is rejected")

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TypeVar
 
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from . import context, telemetry
@@ -105,33 +105,50 @@ def failure_for(queue: str, body: str) -> dict | None:
 
 
 def process(queue: str, message_id: str, body: str, dequeue_count: int, handler: Callable[[str], object]) -> None:
-    """Runs handler(body) with the failure rules above, in a span that continues the sender's trace."""
+    """Runs handler(body) with the failure rules above, in a span that continues the sender's trace.
+
+    The span is the invocation's one row in Application Insights `requests`: `autopilot.queue`
+    (the exporter drops `messaging.*` attributes), `autopilot.outcome`, and failed for a rejection
+    too, which the host counts as a success because the message completes."""
     received = telemetry.split_message(body)
     family = telemetry.family_of(queue)
-    attributes: dict[str, str | int] = {"messaging.destination.name": queue, "messaging.message.id": message_id, "autopilot.family": family,
-                  "autopilot.dequeue_count": dequeue_count, "autopilot.entity": received.entity or "",
-                  "autopilot.run_id": received.run_id or ""}
+    attributes: dict[str, str | int] = {"messaging.destination.name": queue, "messaging.message.id": message_id,
+                                        "autopilot.queue": queue, "autopilot.family": family,
+                                        "autopilot.dequeue_count": dequeue_count, "autopilot.entity": received.entity or "",
+                                        "autopilot.run_id": received.run_id or ""}
     with context.working_on(message=message_id, about=received.entity, run=received.run_id), \
-            telemetry.tracer.start_as_current_span(f"process {queue}", context=received.sender, kind=SpanKind.CONSUMER, attributes=attributes):
-        _run(queue, message_id, body, received.body, dequeue_count, handler, family)
+            telemetry.tracer.start_as_current_span(f"process {queue}", context=received.sender, kind=SpanKind.CONSUMER,
+                                                   attributes=attributes) as span:
+        try:
+            _run(queue, message_id, body, received.body, dequeue_count, handler, family)
+        finally:
+            outcome = last_outcome() or "failed"
+            span.set_attribute("autopilot.outcome", outcome)
+            if outcome == "rejected":
+                span.set_status(Status(StatusCode.ERROR, "rejected"))
 
 
 def _run(queue: str, message_id: str, body: str, text: str, dequeue_count: int, handler: Callable[[str], object], family: str) -> None:
     _outcome.value = "failed"
+    where = {"autopilot.queue": queue, "autopilot.dequeue_count": dequeue_count}
     try:
         handler(text)
         telemetry.count("processed", family)
         _outcome.value = "processed"
     except RetryLater as exc:
         if dequeue_count < retry_later_tries():
-            log.info("message %s on %s waits (try %d): %s", message_id, queue, dequeue_count, mask_text(str(exc)))
+            _outcome.value = "waiting"
+            log.info("message %s on %s waits (try %d): %s", message_id, queue, dequeue_count, mask_text(str(exc)),
+                     extra={**where, "autopilot.outcome": "waiting"})
             raise
-        log.error("message %s on %s rejected after %d tries: %s", message_id, queue, dequeue_count, mask_text(str(exc)))
+        log.error("message %s on %s rejected after %d tries: %s", message_id, queue, dequeue_count, mask_text(str(exc)),
+                  extra={**where, "autopilot.outcome": "rejected", "autopilot.error_type": type(exc).__name__})
         record_failure(queue, message_id, body, "rejected", str(exc), dequeue_count)
         telemetry.count("rejected", family)
         _outcome.value = "rejected"
     except PermanentError as exc:
-        log.error("message %s on %s rejected: %s", message_id, queue, mask_text(str(exc)))
+        log.error("message %s on %s rejected: %s", message_id, queue, mask_text(str(exc)),
+                  extra={**where, "autopilot.outcome": "rejected", "autopilot.error_type": type(exc).__name__})
         record_failure(queue, message_id, body, "rejected", str(exc), dequeue_count)
         telemetry.count("rejected", family)
         _outcome.value = "rejected"
@@ -139,6 +156,7 @@ def _run(queue: str, message_id: str, body: str, text: str, dequeue_count: int, 
         log.warning(
             "message %s on %s failed (try %d), will be retried: %s",
             message_id, queue, dequeue_count, mask_text(repr(exc)),
+            extra={**where, "autopilot.outcome": "failed", "autopilot.error_type": type(exc).__name__},
         )
         record_failure(queue, message_id, body, "failed", repr(exc), dequeue_count)
         telemetry.count("failed", family)

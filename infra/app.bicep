@@ -37,6 +37,11 @@ param emailProvider string = 'sendgrid'
 @allowed(['local', 'sendcloud', 'postnl'])
 param carrier string = 'local'
 
+@description('Share of traces sent to Application Insights (whole journeys; logs and metrics are never sampled). Rows carry itemCount = 100 / this.')
+@minValue(1)
+@maxValue(100)
+param telemetrySamplingPercentage int = 100
+
 @description('More app settings that are not secrets (CAPTURE_ON, SHOP_NAME, ...). They cannot override the identity, storage and telemetry settings.')
 param appSettings object = {}
 
@@ -97,6 +102,20 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
     Application_Type: 'web'
     WorkspaceResourceId: logs.id
     DisableLocalAuth: true // telemetry is accepted from the managed identity only
+  }
+}
+
+// The operator's panels: the queries of docs/operations.md (autopilot workbook > infra/workbook.json).
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(insights.id, 'webshop-autopilot-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: 'Webshop autopilot'
+    category: 'workbook'
+    sourceId: insights.id
+    serializedData: loadTextContent('workbook.json')
   }
 }
 
@@ -255,6 +274,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       // One pool for every sync function (the Python worker's); 16 keeps I/O-bound payment checks
       // near their bound at 300 ms provider latency (see docs: benchmarks), the default would be 5-6.
       PYTHON_THREADPOOL_THREAD_COUNT: '16'
+      TELEMETRY_SAMPLING_PERCENTAGE: string(telemetrySamplingPercentage)
+      // The host's per-invocation Executing/Executed lines duplicate the app's own rows (see
+      // docs/operations.md: each invocation once); its warnings and failures stay.
+      AzureFunctionsJobHost__logging__logLevel__Function: 'Warning'
     })
   }
 }

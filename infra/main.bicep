@@ -24,6 +24,9 @@ param emailProvider string = 'sendgrid'
 @allowed(['local', 'sendcloud', 'postnl'])
 param carrier string = 'local'
 
+@description('Share of traces sent to Application Insights, 1-100 (a string: azd substitutes parameters as text).')
+param telemetrySamplingPercentage string = '100'
+
 @description('More app settings that are not secrets (CAPTURE_ON, SHOP_NAME, ...).')
 param appSettings object = {}
 
@@ -47,6 +50,7 @@ module app 'app.bicep' = {
     principalType: principalType
     emailProvider: emailProvider
     carrier: carrier
+    telemetrySamplingPercentage: int(telemetrySamplingPercentage)
     appSettings: appSettings
   }
 }

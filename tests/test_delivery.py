@@ -52,13 +52,15 @@ def test_concurrent_cancellations_give_one_cancel_and_one_stock_release_event(ho
     assert types == ["payment.failed", "order.cancelled"]
 
 
-def test_provider_500s_are_retried_then_the_message_returns_and_finally_lands_in_poison(host, env, sandbox):
+def test_provider_500s_are_retried_then_the_message_returns_and_finally_lands_in_poison(host, env, sandbox, caplog):
     place(host, env, "o-down", payments=[payment_ref("mollie", "tr_down0001")])
     sandbox.payment("mollie", "tr_down0001", ["paid"])
     sandbox.faults("tr_down0001", *[{"status": 500}] * 15)  # 5 deliveries x 3 HTTP tries
     send_raw(env.payment_checks_queue, {"order_id": "o-down"})
     stats = host.drain(checks(host))
     assert (stats.failed, stats.poisoned) == (4, 1)
+    # The host's own words, which the poisoning query of docs/operations.md searches for.
+    assert f"Message has reached MaxDequeueCount of 5. Moving message to queue '{env.payment_checks_queue}-poison'." in caplog.messages
     assert sandbox.requests()["/mollie/v2/payments/tr_down0001"] == 15
     [poisoned] = list_poisoned(env.payment_checks_queue)
     assert "HTTP 500" in poisoned.reason and json.loads(poisoned.body) == {"order_id": "o-down"}

@@ -105,3 +105,35 @@ def test_an_unresolved_key_vault_reference_is_no_key(monkeypatch):
     assert reload_settings().mollie_api_key == ""
     monkeypatch.undo()
     reload_settings()
+
+
+def test_the_workbook_is_deployed_with_the_queries_of_the_operations_guide():
+    from autopilot_local.workbook import queries, render
+
+    assert (ROOT / "infra" / "workbook.json").read_text() == render(), "run: autopilot workbook > infra/workbook.json"
+    assert "resource workbook 'Microsoft.Insights/workbooks@" in APP
+    block = APP[APP.index("resource workbook"):]
+    assert "sourceId: insights.id" in block and "serializedData: loadTextContent('workbook.json')" in block
+    titles = [title for title, _, _ in queries()]
+    for question in ("What failed today", "Poisoned", "Payments recovered", "Provider latency", "Throughput and failure rate per queue",
+                     "Timer health", "Backlog", "Exceptions by type", "One order's journey"):
+        assert any(t.startswith(question) for t in titles), question
+
+
+def test_a_query_without_its_chart_line_is_refused():
+    from autopilot_local.workbook import queries
+
+    text = "## Queries\n\n### Something\n\n```kusto\ntraces | take 1\n```\n"
+    with pytest.raises(ValueError, match="chart"):
+        queries(text)
+    assert queries(text.replace("```kusto\n", "```kusto\n// chart: table\n")) == [("Something", "table", "traces | take 1")]
+
+
+def test_telemetry_is_sampled_at_a_fixed_percentage_and_the_hosts_duplicate_lines_are_dropped_on_azure():
+    ours = APP[APP.index("union(appSettings, secretReferences, {"):]
+    assert "TELEMETRY_SAMPLING_PERCENTAGE: string(telemetrySamplingPercentage)" in ours
+    assert "AzureFunctionsJobHost__logging__logLevel__Function: 'Warning'" in ours
+    sampling = param_block(APP, "telemetrySamplingPercentage")
+    assert "@minValue(1)" in sampling and "@maxValue(100)" in sampling
+    assert PARAMETERS["telemetrySamplingPercentage"]["value"] == "${TELEMETRY_SAMPLING_PERCENTAGE=100}"
+    assert "telemetrySamplingPercentage: int(telemetrySamplingPercentage)" in MAIN

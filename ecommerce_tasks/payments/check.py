@@ -73,7 +73,8 @@ def check_payment(message: CheckMessage, now: datetime | None = None, providers:
     if come_back:
         decision.next_check_at = come_back
     _reschedule(message, order_id, decision, force=come_back is not None)
-    log.info("order %s: %s", order_id, decision.outcome)
+    log.info("order %s: %s", order_id, decision.outcome,
+             extra={"autopilot.order_id": order_id, "autopilot.payment_outcome": decision.outcome})
     return decision
 
 
