@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ecommerce_tasks import duework
 
-from . import cost, due_scan, fanout, workers
+from . import cost, cpu, due_scan, fanout, workers
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -68,6 +68,9 @@ def main() -> None:
     results["due_scan"] = [due_scan.measure(h) for h in histories]
     results["cost"] = [cost.payments(cost_n), *cost.shipping(cost_n), cost.inventory(cost_n * 2), cost.cleanup(cost_n * 2)]
     results["workers"] = workers.measure(worker_n)
+    results["workers"]["async_vs_sync"] = workers.async_vs_sync(worker_n)
+    floor = cpu.payment_check(cost_n)
+    results["cpu"] = {**floor, "per_family_ms": {c["family"]: c["work_cpu_ms"] for c in results["cost"]}}
     payment_requests = results["cost"][0]["work_requests"]
     results["on_paper"] = on_paper(payment_requests)
 
@@ -101,6 +104,17 @@ def _print(r: dict) -> None:
         print(f"  {run['pool']:>4}  {run['provider_ms']:>11}   {run['per_second']:>8}   {run['bound']:>44}   {run['vs_bound']:>8}")
     print(f"  CPU per check: {w['python_cpu_ms_per_check']} ms here (one thread at a time: caps at {w['python_cap_per_s']}/s), "
           f"{w['azurite_cpu_ms_per_check']} ms in Azurite (caps at {w['azurite_cap_per_s']}/s); all cores allow {w['cores_cap_per_s']}/s")
+    print("  async (event loop) against sync (shared pool), same checks in flight, same proxy:")
+    print("  provider ms  in flight   sync/s   async/s   async/sync   CPU ms/check: sync  async   storage requests/check: sync  async")
+    for row in w["async_vs_sync"]:
+        print(f"  {row['provider_ms']:>11}  {row['in_flight']:>9}  {row['sync_per_s']:>7}  {row['async_per_s']:>8}  {row['async_vs_sync']:>11}"
+              f"  {row['sync_cpu_ms']:>18}  {row['async_cpu_ms']:>5}  {row['sync_requests_per_check']:>28}  {row['async_requests_per_check']:>5}")
+    c = r["cpu"]
+    print(f"CPU per payment check: {c['payment_check_ms']} ms; SDK floor (the same {c['storage_requests_per_check']} storage requests, nothing else) "
+          f"{c['sdk_floor_ms']} ms: {c['payment_check_vs_floor']}x; with the provider GET ({c['provider_get_ms']} ms) in the floor: "
+          f"{c['payment_check_vs_floor_with_provider_call']}x")
+    print("CPU ms per unit of work, by family (this process; the runner's polling included): "
+          + ", ".join(f"{family} {ms}" for family, ms in c["per_family_ms"].items()))
     print("On paper, at Azure scale (orders per hour):")
     for limit, value in r["on_paper"]["orders_per_hour"].items():
         print(f"  {limit:<48} {value:>14,}")

@@ -19,7 +19,7 @@ from ecommerce_tasks.inventory.model import load_product, ledger
 from autopilot_local.runner import HostConfig, LocalHost
 from ecommerce_tasks.storage import REQUEST_COUNTER
 
-from .common import bench_environment
+from .common import CpuMeter, bench_environment
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -51,7 +51,8 @@ def measure(events: int, products: int, label: str) -> dict:
 
         REQUEST_COUNTER.reset()
         started = time.perf_counter()
-        host.run_once({"inventory"})
+        with CpuMeter() as cpu:
+            host.run_once({"inventory"})
         apply_seconds = time.perf_counter() - started
         apply_requests = REQUEST_COUNTER.total()
 
@@ -65,6 +66,7 @@ def measure(events: int, products: int, label: str) -> dict:
             "apply_events_per_s": round(events / apply_seconds),
             "intake_requests_per_event": round(intake_requests / events, 2),
             "apply_requests_per_event": round(apply_requests / events, 2),
+            "apply_cpu_ms_per_event": round(cpu.python * 1000 / events, 2),
         }
 
 

@@ -85,14 +85,17 @@ class LatencyProxy:
 
 
 @contextmanager
-def storage_behind(rtt_ms: float, ports: tuple[int, int, int], proxy_ports: tuple[int, int, int] = (10200, 10201, 10202)) -> Iterator[tuple[int, int, int]]:
+def storage_behind(rtt_ms: float, ports: tuple[int, int, int]) -> Iterator[tuple[int, int, int]]:
     """Azurite's blob, queue and table ports behind the proxy, in a process of its own (so its CPU
-    is not counted as the app's); yields the ports to connect to."""
+    is not counted as the app's), on free ports (a proxy left over by a killed run cannot be
+    mistaken for this one); yields the ports to connect to."""
     if rtt_ms <= 0:
         yield ports
         return
+    proxy_ports = _free_ports(len(ports))
     routes = [f"{listen}:{target}" for listen, target in zip(proxy_ports, ports, strict=True)]
-    process = subprocess.Popen([sys.executable, "-m", "bench.latency_proxy", str(rtt_ms), *routes])  # nosec B603
+    # stdin is a pipe the proxy reads until it closes: when this process dies, however, so does it.
+    process = subprocess.Popen([sys.executable, "-m", "bench.latency_proxy", str(rtt_ms), *routes], stdin=subprocess.PIPE)  # nosec B603
     try:
         deadline = time.monotonic() + 20
         while not all(_open(port) for port in proxy_ports):
@@ -105,6 +108,17 @@ def storage_behind(rtt_ms: float, ports: tuple[int, int, int], proxy_ports: tupl
         process.wait(10)
 
 
+def _free_ports(count: int) -> tuple[int, ...]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return tuple(sock.getsockname()[1] for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def _open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
@@ -114,4 +128,4 @@ def _open(port: int) -> bool:
 if __name__ == "__main__":  # python -m bench.latency_proxy RTT_MS LISTEN:TARGET ...
     rtt, *pairs = sys.argv[1:]
     proxy = LatencyProxy({int(a): int(b) for a, b in (pair.split(":") for pair in pairs)}, float(rtt)).start()
-    threading.Event().wait()
+    sys.stdin.read()  # until the parent closes the pipe, or dies

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from azure.core import MatchConditions
@@ -132,10 +132,15 @@ def orders_table() -> TableClient:
 
 def load_order(order_id: str) -> OrderRecord:
     """One query: the order row, every payment attempt and the shipment of the order."""
+    return order_record(orders_table().query_entities("PartitionKey eq @pk", parameters={"pk": order_id}))
+
+
+def order_record(entities: Iterable[Any]) -> OrderRecord:
+    """The order's partition, read by whichever client, as a record."""
     order = None
     shipment = None
     attempts: dict[str, PaymentAttempt] = {}
-    for entity in orders_table().query_entities("PartitionKey eq @pk", parameters={"pk": order_id}):
+    for entity in entities:
         row = entity["RowKey"]
         if row == ORDER_ROW:
             order = Order.from_entity(entity)

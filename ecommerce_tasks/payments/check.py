@@ -99,8 +99,9 @@ def _fetch(record: OrderRecord, providers: dict[str, PaymentProvider], webhook_p
     return fetched
 
 
-def write_decision(decision: Decision, owner: str, now: datetime) -> bool:
-    """One entity-group transaction on the order's partition. False on a concurrent change (412)."""
+def decision_operations(decision: Decision, owner: str, now: datetime) -> list[tuple]:
+    """The decision as one entity-group transaction on the order's partition (its events into the
+    order's outbox, owned by this invocation)."""
     operations: list[tuple] = []
     if decision.events:
         add_to_outbox(decision.order, decision.events, owner, now)
@@ -109,6 +110,12 @@ def write_decision(decision: Decision, owner: str, now: datetime) -> bool:
     operations += [("upsert", a.to_entity(decision.order.order_id), {"mode": UpdateMode.MERGE}) for a in decision.changed_attempts]
     if decision.stock_release:
         operations.append(("upsert", decision.stock_release))
+    return operations
+
+
+def write_decision(decision: Decision, owner: str, now: datetime) -> bool:
+    """One entity-group transaction on the order's partition. False on a concurrent change (412)."""
+    operations = decision_operations(decision, owner, now)
     if not operations:
         return True
     try:
