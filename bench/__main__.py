@@ -105,9 +105,9 @@ def _print(r: dict) -> None:
     print(f"  CPU per check: {w['python_cpu_ms_per_check']} ms here (one thread at a time: caps at {w['python_cap_per_s']}/s), "
           f"{w['azurite_cpu_ms_per_check']} ms in Azurite (caps at {w['azurite_cap_per_s']}/s); all cores allow {w['cores_cap_per_s']}/s")
     print("  async (event loop) against sync (shared pool), same checks in flight, same proxy:")
-    print("  provider ms  in flight   sync/s   async/s   async/sync   CPU ms/check: sync  async   storage requests/check: sync  async")
+    print("  provider ms  in flight  sync pool   sync/s   async/s   async/sync   CPU ms/check: sync  async   storage requests/check: sync  async")
     for row in w["async_vs_sync"]:
-        print(f"  {row['provider_ms']:>11}  {row['in_flight']:>9}  {row['sync_per_s']:>7}  {row['async_per_s']:>8}  {row['async_vs_sync']:>11}"
+        print(f"  {row['provider_ms']:>11}  {row['in_flight']:>9}  {row['sync_pool']:>9}  {row['sync_per_s']:>7}  {row['async_per_s']:>8}  {row['async_vs_sync']:>11}"
               f"  {row['sync_cpu_ms']:>18}  {row['async_cpu_ms']:>5}  {row['sync_requests_per_check']:>28}  {row['async_requests_per_check']:>5}")
     c = r["cpu"]
     print(f"CPU per payment check: {c['payment_check_ms']} ms; SDK floor (the same {c['storage_requests_per_check']} storage requests, nothing else) "

@@ -27,6 +27,7 @@ from azure.data.tables.aio import TableClient
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
+from autopilot_local.runner import HostConfig
 from ecommerce_tasks import clock, duework
 from ecommerce_tasks.notifications.worker import TEMPLATES
 from ecommerce_tasks.orders import order_record
@@ -39,8 +40,9 @@ from ecommerce_tasks.storage import REQUEST_COUNTER, queue_client
 from ecommerce_tasks.work import parse
 
 LABEL_EVENTS = ("order.paid", "order.authorized", "order.late_payment")  # what shipping subscribes to
-# What the queue extension hands one instance at once: host.json batchSize 16 + newBatchThreshold 8.
-HOST_CONCURRENCY = 24
+# What the queue extension hands one instance at once: host.json batchSize + newBatchThreshold.
+HOST = HostConfig.load()
+HOST_CONCURRENCY = HOST.batch_size + HOST.new_batch_threshold
 
 
 class AsyncPaymentCheck:
@@ -107,8 +109,9 @@ class AsyncPaymentCheck:
 
 
 async def drain(checker: AsyncPaymentCheck, concurrency: int) -> int:
-    """Receives and completes every payment check, at most `concurrency` at once, as the host feeds
-    an async function: messages in batches of 16, a new batch when half of one is done."""
+    """Receives and completes every payment check as the host feeds a function, sync or async:
+    a batch of batchSize, the next one as soon as no more than newBatchThreshold are running;
+    and at most `concurrency` checks at once (the pool size the sync check is compared at)."""
     done = 0
     failures: list[BaseException] = []
     running: set[asyncio.Task] = set()
@@ -116,27 +119,29 @@ async def drain(checker: AsyncPaymentCheck, concurrency: int) -> int:
 
     async def one(message: Any) -> None:
         nonlocal done
-        try:
-            await checker.check(message.content)
-            await checker.checks.delete_message(message)
-            done += 1
-        except Exception as exc:  # noqa: BLE001 - a measurement that failed must say so, not count less
-            failures.append(exc)
-        finally:
-            limit.release()
+        async with limit:
+            try:
+                await checker.check(message.content)
+                await checker.checks.delete_message(message)
+                done += 1
+            except Exception as exc:  # noqa: BLE001 - a measurement that failed must say so, not count less
+                failures.append(exc)
 
     while True:
-        batch = [m async for m in checker.checks.receive_messages(messages_per_page=16, max_messages=16, visibility_timeout=300)]
         if failures:
             raise failures[0]
-        if not batch and not running:
-            return done
+        batch = [m async for m in checker.checks.receive_messages(messages_per_page=HOST.batch_size, max_messages=HOST.batch_size,
+                                                                 visibility_timeout=300)]
+        if not batch:
+            if not running:
+                return done
+            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            continue
         for message in batch:
-            await limit.acquire()
             task = asyncio.create_task(one(message))
             running.add(task)
             task.add_done_callback(running.discard)
-        if not batch:
+        while len(running) > HOST.new_batch_threshold:
             await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
 
 

@@ -4,9 +4,12 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.timeout(1200)  # every measurement at tiny sizes, through the latency proxy: minutes on a busy machine
 def test_benchmark_suite_runs_and_writes_its_results(azurite, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)], capture_output=True, text=True, timeout=1100)
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads((tmp_path / "latest.json").read_text())
     assert {"fanout", "due_scan", "cost", "workers", "cpu", "on_paper"} <= data.keys()
@@ -22,7 +25,7 @@ def test_benchmark_suite_runs_and_writes_its_results(azurite, tmp_path):
     assert all(d["python_cpu_ms_per_due_order"] > 0 for d in data["due_scan"])
     # Async against sync: both checked every order and made the same storage requests per check.
     pairs = data["workers"]["async_vs_sync"]
-    assert {(r["provider_ms"], r["in_flight"]) for r in pairs} == {(ms, n) for ms in (50, 300) for n in (16, 24)}
+    assert {(r["provider_ms"], r["in_flight"]) for r in pairs} == {(ms, n) for ms in (50, 300) for n in (16, 32, 48)}
     assert all(r["sync_requests_per_check"] == r["async_requests_per_check"] and r["async_vs_sync"] > 0 for r in pairs)
     cpu = data["cpu"]
     assert cpu["payment_check_ms"] > 0 and cpu["sdk_floor_ms"] > 0 and cpu["payment_check_vs_floor"] > 0
