@@ -137,3 +137,13 @@ def test_telemetry_is_sampled_at_a_fixed_percentage_and_the_hosts_duplicate_line
     assert "@minValue(1)" in sampling and "@maxValue(100)" in sampling
     assert PARAMETERS["telemetrySamplingPercentage"]["value"] == "${TELEMETRY_SAMPLING_PERCENTAGE=100}"
     assert "telemetrySamplingPercentage: int(telemetrySamplingPercentage)" in MAIN
+
+
+def test_the_template_takes_no_secret_as_a_parameter_and_would_hide_one_if_it_did():
+    # Keys go to Key Vault with `az keyvault secret set`, never through a deployment parameter
+    # (which the deployment history would keep); a parameter that looked like one must be @secure().
+    for text in (MAIN, APP):
+        for name in re.findall(r"^param (\w+)", text, re.M):
+            if re.search(r"key|secret|password|connection", name, re.I):
+                assert "@secure()" in param_block(text, name), name
+    assert not [n for n in PARAMETERS if re.search(r"key|secret|password", n, re.I)]
