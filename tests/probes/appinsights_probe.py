@@ -16,7 +16,6 @@ import socket
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 envelopes: list[dict] = []
@@ -70,23 +69,13 @@ import function_app  # noqa: E402,F401 - configures Application Insights, as the
 from opentelemetry import _logs, metrics, trace  # noqa: E402
 
 from autopilot_local.runner import HostConfig, LocalHost  # noqa: E402
-from autopilot_sandbox import SandboxClient  # noqa: E402
+from tests.probes.shop import place_paid_order  # noqa: E402
 from ecommerce_tasks import http  # noqa: E402
-from ecommerce_tasks.intake import ShopIntake  # noqa: E402
 from ecommerce_tasks.settings import get_settings  # noqa: E402
 from ecommerce_tasks.storage import enqueue  # noqa: E402
 
 assert live_pinged.wait(60), "live metrics never called"
-sandbox = SandboxClient(sys.argv[1])
-sandbox.payment("mollie", "tr_insight001", ["paid"])
-now = datetime.now(timezone.utc)
-ShopIntake().apply({
-    "type": "order.placed", "event_id": "e-insight", "order_id": "o-insight", "placed_at": (now - timedelta(minutes=30)).isoformat(),
-    "amount": "10.00", "currency": "EUR", "customer": {"email": "jane.doe@example.com", "name": "Jane Doe"},
-    "lines": [{"sku": "SKU-1", "quantity": 1}],
-    "payments": [{"provider": "mollie", "payment_id": "tr_insight001", "created_at": (now - timedelta(minutes=20)).isoformat()}],
-    "shipping_address": {"name": "Jane Doe", "street": "Damrak", "house_number": "1", "postal_code": "1012 LG", "city": "Amsterdam", "country": "NL"},
-})
+place_paid_order(sys.argv[1], "o-insight", "tr_insight001")
 enqueue(get_settings().payment_checks_queue, {"order_id": "o-nobody-knows"})  # rejected: an unknown order
 LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0)).run_once()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timedelta, timezone
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -38,20 +37,10 @@ logging.getLogger("ecommerce_tasks").addHandler(capture)
 logging.getLogger("ecommerce_tasks").setLevel(logging.INFO)
 
 import function_app  # noqa: E402,F401 - after the providers are set; wires the families, as the host's import does
-from ecommerce_tasks.intake import ShopIntake  # noqa: E402
 from autopilot_local.runner import HostConfig, LocalHost  # noqa: E402
-from autopilot_sandbox import SandboxClient  # noqa: E402
+from tests.probes.shop import place_paid_order  # noqa: E402
 
-sandbox = SandboxClient(sys.argv[1])
-sandbox.payment("mollie", "tr_traced0001", ["paid"])
-now = datetime.now(timezone.utc)
-ShopIntake().apply({
-    "type": "order.placed", "event_id": "e-traced", "order_id": "o-traced", "placed_at": (now - timedelta(minutes=30)).isoformat(),
-    "amount": "10.00", "currency": "EUR", "customer": {"email": "jane.doe@example.com", "name": "Jane Doe"},
-    "lines": [{"sku": "SKU-1", "quantity": 1}],
-    "payments": [{"provider": "mollie", "payment_id": "tr_traced0001", "created_at": (now - timedelta(minutes=20)).isoformat()}],
-    "shipping_address": {"name": "Jane Doe", "street": "Damrak", "house_number": "1", "postal_code": "1012 LG", "city": "Amsterdam", "country": "NL"},
-})
+place_paid_order(sys.argv[1], "o-traced", "tr_traced0001")
 LocalHost(config=HostConfig.load().with_overrides(visibility_timeout=0)).run_once()
 
 points = []
