@@ -242,7 +242,9 @@ class LocalHost:
             if not messages:
                 if not running:
                     break
-                self._collect(wait(running, return_when=FIRST_COMPLETED).done, running, stats)
+                # The queue looks empty: the host backs off its polling rather than asking again
+                # after every completion; here, ask again once what is running has finished.
+                self._collect(wait(running).done, running, stats)
                 continue
             batches += 1
             running |= {pool.submit(self._deliver, function, queue, poison, m) for m in messages}

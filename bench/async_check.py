@@ -49,8 +49,10 @@ class AsyncPaymentCheck:
     def __init__(self) -> None:
         settings = get_settings()
         connection = settings.storage.connection_string
-        table = {"raw_request_hook": REQUEST_COUNTER.hook("table")}
-        queue = {"raw_request_hook": REQUEST_COUNTER.hook("queue"), "message_encode_policy": TextBase64EncodePolicy(),
+        # A stalled connection fails in 30 s (the SDK's default waits 300) and its message is tried
+        # again, as the sync runner's would be.
+        table = {"raw_request_hook": REQUEST_COUNTER.hook("table"), "read_timeout": 30}
+        queue = {"raw_request_hook": REQUEST_COUNTER.hook("queue"), "read_timeout": 30, "message_encode_policy": TextBase64EncodePolicy(),
                  "message_decode_policy": TextBase64DecodePolicy()}
         self.settings = settings
         self.orders = TableClient.from_connection_string(connection, settings.table("orders"), **table)
@@ -61,6 +63,7 @@ class AsyncPaymentCheck:
         self.http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, limits=httpx.Limits(max_connections=100))
         self.mollie = MolliePayments(settings.mollie_api_base_url, settings.mollie_api_key)
         self._mollie_headers = {"Authorization": f"Bearer {settings.mollie_api_key}", "Accept": "application/json"}
+        self.failed_tries = 0  # tried again, as the runner tries a failed sync check again
 
     async def close(self) -> None:
         for client in (self.orders, self.duework, self.outcomes, self.notifications, self.checks):
@@ -124,8 +127,12 @@ async def drain(checker: AsyncPaymentCheck, concurrency: int) -> int:
                 await checker.check(message.content)
                 await checker.checks.delete_message(message)
                 done += 1
-            except Exception as exc:  # noqa: BLE001 - a measurement that failed must say so, not count less
-                failures.append(exc)
+            except Exception as exc:  # noqa: BLE001 - as the host: the message is tried again, up to maxDequeueCount
+                checker.failed_tries += 1
+                if message.dequeue_count >= HOST.max_dequeue_count:
+                    failures.append(exc)
+                else:
+                    await checker.checks.update_message(message, visibility_timeout=0)
 
     while True:
         if failures:
@@ -135,7 +142,7 @@ async def drain(checker: AsyncPaymentCheck, concurrency: int) -> int:
         if not batch:
             if not running:
                 return done
-            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(running)  # as the runner: ask again once what is running has finished
             continue
         for message in batch:
             task = asyncio.create_task(one(message))
@@ -145,9 +152,10 @@ async def drain(checker: AsyncPaymentCheck, concurrency: int) -> int:
             await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
 
 
-def run(concurrency: int) -> tuple[int, float]:
-    """Checks every queued payment check with the async function; (checked, seconds)."""
-    async def main() -> tuple[int, float]:
+def run(concurrency: int) -> tuple[int, float, int]:
+    """Checks every queued payment check with the async function; (checked, seconds, tries that
+    failed and were made again)."""
+    async def main() -> tuple[int, float, int]:
         settings = get_settings()
         for name in (settings.shop_outcomes_queue, settings.notifications_queue):
             queue_client(name)  # created once, as the sync path does on first use
@@ -155,7 +163,7 @@ def run(concurrency: int) -> tuple[int, float]:
         try:
             started = time.perf_counter()
             count = await drain(checker, concurrency)
-            return count, time.perf_counter() - started
+            return count, time.perf_counter() - started, checker.failed_tries
         finally:
             await checker.close()
 

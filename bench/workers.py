@@ -51,10 +51,10 @@ def _run(orders: int, latency: float, pool: int, asynchronous: bool = False) -> 
         with CpuMeter() as cpu:
             started = time.perf_counter()
             if asynchronous:
-                checked, _ = async_check.run(pool)
+                checked, _, failed_tries = async_check.run(pool)
                 assert checked == orders, f"the async check completed {checked} of {orders}"
             else:
-                host.drain(next(f for f in host.functions if f.name == "payments_check"))
+                failed_tries = host.drain(next(f for f in host.functions if f.name == "payments_check")).failed
             rate = orders / (time.perf_counter() - started)
         # Neither the host's polling (queue GETs, more or fewer as timing has it) nor the creation of
         # queues on first use (PUTs, once per process) is the check's work.
@@ -62,7 +62,7 @@ def _run(orders: int, latency: float, pool: int, asynchronous: bool = False) -> 
         requests = REQUEST_COUNTER.total() - counts[("queue", "GET")] - counts[("queue", "PUT")]
         host.pool.shutdown()
         paid = sum(1 for row in orders_table().query_entities("RowKey eq 'order'", select=["status"]) if row["status"] == "paid")
-        return rate, cpu, {"requests_per_check": round(requests / orders, 2), "paid": paid}
+        return rate, cpu, {"requests_per_check": round(requests / orders, 2), "paid": paid, "failed_tries": failed_tries}
 
 
 def measure(orders: int, pools: tuple[int, ...] = POOLS, latencies_ms: tuple[int, ...] = LATENCIES_MS) -> dict:
@@ -101,5 +101,6 @@ def async_vs_sync(orders: int, latencies_ms: tuple[int, ...] = LATENCIES_MS,
                          "async_per_s": round(async_rate, 1), "async_vs_sync": round(async_rate / sync_rate, 2),
                          "sync_cpu_ms": round(sync_cpu.python * 1000 / orders, 2), "async_cpu_ms": round(async_cpu.python * 1000 / orders, 2),
                          "sync_requests_per_check": sync_facts["requests_per_check"],
-                         "async_requests_per_check": async_facts["requests_per_check"]})
+                         "async_requests_per_check": async_facts["requests_per_check"],
+                         "failed_tries": {"sync": sync_facts["failed_tries"], "async": async_facts["failed_tries"]}})
     return rows
