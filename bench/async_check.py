@@ -29,17 +29,17 @@ from azure.storage.queue.aio import QueueClient
 
 from autopilot_local.runner import HostConfig
 from ecommerce_tasks import clock, duework
-from ecommerce_tasks.notifications.worker import TEMPLATES
+from ecommerce_tasks.notifications.worker import notification_for, queue_notification
 from ecommerce_tasks.orders import order_record
 from ecommerce_tasks.payments.check import PAYMENTS, CheckMessage, decision_operations
 from ecommerce_tasks.payments.decide import attempts_to_fetch, decide
 from ecommerce_tasks.providers.payments import MolliePayments
 from ecommerce_tasks.settings import get_settings
-from ecommerce_tasks.shipping.labels import LABELS
+from ecommerce_tasks.outcomes import reactions_for
+from ecommerce_tasks.shipping.labels import LABELS, on_order_paid
 from ecommerce_tasks.storage import REQUEST_COUNTER, queue_client
 from ecommerce_tasks.work import parse
 
-LABEL_EVENTS = ("order.paid", "order.authorized", "order.late_payment")  # what shipping subscribes to
 # What the queue extension hands one instance at once: host.json batchSize + newBatchThreshold.
 HOST = HostConfig.load()
 HOST_CONCURRENCY = HOST.batch_size + HOST.new_batch_threshold
@@ -91,14 +91,14 @@ class AsyncPaymentCheck:
                 decision.order.etag = results[0].get("etag")
         order = decision.order
         for event in order.outbox:
-            await self.outcomes.send_message(json.dumps(event, separators=(",", ":")))
-            if event["type"] in LABEL_EVENTS:
+            if event.get("route") is None:  # internal events do not go to the shop
+                await self.outcomes.send_message(json.dumps(event, separators=(",", ":")))
+            reactions = reactions_for(event)  # the wiring of function_app.py, done here with async clients
+            if on_order_paid in reactions:
                 paid_at = datetime.fromisoformat(event["occurred_at"])
                 await self.duework.upsert_entity(duework.due_row(LABELS, order.order_id, paid_at))
-            data = event.get("data") or {}
-            if event["type"] in TEMPLATES and not data.get("after_authorization"):
-                payload = {k: event[k] for k in ("order_id", "event_id", "type", "occurred_at", "data") if k in event}
-                await self.notifications.send_message(json.dumps(payload, separators=(",", ":")))
+            if queue_notification in reactions and (item := notification_for(event)) is not None:
+                await self.notifications.send_message(json.dumps(item, separators=(",", ":")))
         if order.outbox:
             order.outbox, order.outbox_owner, order.outbox_until = [], None, None
             await self.orders.update_entity(order.to_entity(), mode=UpdateMode.REPLACE, etag=order.etag,

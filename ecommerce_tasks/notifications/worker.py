@@ -64,18 +64,22 @@ def ledger_table():
     return table_client(get_settings().table("notifications"))
 
 
-def queue_notification(event: dict[str, Any]) -> None:
-    """Hands a published event to this family, if it is one the customer hears about."""
+def notification_for(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The e-mail work item a published event becomes, or None if the customer hears nothing of it."""
     data = event.get("data") or {}
     if event["type"] == "lead.created" and data.get("reminder") != "due":
-        return  # no consent: no reminder
+        return None  # no consent: no reminder
     if event["type"] == "order.paid" and data.get("after_authorization"):
-        return  # the customer was thanked when the payment was reserved; the capture is the shop's news
+        return None  # the customer was thanked when the payment was reserved; the capture is the shop's news
     if event["type"] in TEMPLATES and (event.get("order_id") or event.get("checkout_id")):
-        enqueue(
-            get_settings().notifications_queue,
-            {k: event[k] for k in ("order_id", "checkout_id", "event_id", "type", "occurred_at", "data") if k in event},
-        )
+        return {k: event[k] for k in ("order_id", "checkout_id", "event_id", "type", "occurred_at", "data") if k in event}
+    return None
+
+
+def queue_notification(event: dict[str, Any]) -> None:
+    """Hands a published event to this family, if it is one the customer hears about."""
+    if (item := notification_for(event)) is not None:
+        enqueue(get_settings().notifications_queue, item)
 
 
 @dataclass(frozen=True)
